@@ -1,0 +1,20 @@
+# ptapt: task-adaptive pretraining of wav2vec 2.0 for speech emotion recognition.
+#   snakemake --cores 8 results/iemocap/ptapt_summary.csv
+# Logic lives in the ptapt package (src/ptapt); rules call its command line.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        [fold_files(dataset) for dataset in config["default_datasets"]],

@@ -1,0 +1,5 @@
+import sys
+
+from ptapt.cli import main
+
+sys.exit(main())

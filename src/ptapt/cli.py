@@ -1,0 +1,105 @@
+"""`ptapt <command>`: one subcommand per pipeline step; Snakemake rules call these."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from ptapt.errors import PtaptError
+
+log = logging.getLogger("ptapt")
+
+
+def cmd_synth_corpus(args: argparse.Namespace) -> None:
+    from ptapt.data.synthetic_corpus import write_corpus
+
+    out = write_corpus(args.out, preset=args.preset, seed=args.seed, jobs=args.jobs)
+    log.info("wrote the %s synthetic corpus (seed %d) to %s", args.preset, args.seed, out)
+
+
+def cmd_manifest(args: argparse.Namespace) -> None:
+    from ptapt.data import iemocap
+    from ptapt.data.manifest import count_table, write_manifest
+
+    rows = iemocap.parse_iemocap(args.root)
+    if args.expect_counts:
+        iemocap.check_expected_counts(rows, args.root)
+    write_manifest(rows, args.out)
+    print(count_table(rows, iemocap.LABELS))
+    log.info("wrote %d utterances to %s", len(rows), args.out)
+
+
+def cmd_folds(args: argparse.Namespace) -> None:
+    from ptapt.data.folds import make_folds, write_fold
+    from ptapt.data.manifest import read_manifest
+
+    folds = make_folds(read_manifest(args.manifest), args.scheme, args.valid_share, args.seed)
+    known = {f.fold for f in folds}
+    wanted = set(args.fold or known)
+    if wanted - known:
+        raise PtaptError(
+            f"{args.manifest}: no fold {sorted(wanted - known)}; folds are {sorted(known)}"
+        )
+    for fold in folds:
+        if fold.fold in wanted:
+            write_fold(fold, Path(args.out_dir) / f"fold{fold.fold}.json")
+            log.info(
+                "fold %d (held out %s): train %d, valid %d, test %d",
+                fold.fold,
+                fold.held_out,
+                len(fold.train),
+                len(fold.valid),
+                len(fold.test),
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ptapt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth-corpus", help="write a synthetic corpus (IEMOCAP layout or generic)")
+    p.add_argument("--out", required=True, help="directory to create")
+    p.add_argument("--preset", default="demo", choices=["demo", "tiny", "generic"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.set_defaults(func=cmd_synth_corpus)
+
+    p = sub.add_parser("manifest", help="parse a corpus into a manifest TSV")
+    p.add_argument("--corpus", required=True, choices=["iemocap"])
+    p.add_argument("--root", required=True, help="corpus root, e.g. .../IEMOCAP_full_release")
+    p.add_argument("--out", required=True, help="manifest TSV to write")
+    p.add_argument(
+        "--no-expect-counts",
+        dest="expect_counts",
+        action="store_false",
+        help="do not require the real release's utterance counts (synthetic or partial copies)",
+    )
+    p.set_defaults(func=cmd_manifest)
+
+    p = sub.add_parser("folds", help="write cross-validation fold files")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--scheme", default="loso-session", choices=["loso-session", "loso-speaker"])
+    p.add_argument("--valid-share", type=float, default=0.0, help="share of train ids held out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fold", type=int, action="append", help="write only this fold (repeatable)")
+    p.set_defaults(func=cmd_folds)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        args.func(args)
+    except PtaptError as err:
+        print(f"ptapt {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Corpora, manifests, folds and audio input."""

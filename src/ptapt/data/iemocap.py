@@ -1,0 +1,151 @@
+"""IEMOCAP_full_release: the four-class utterance set used across the SER literature.
+
+Labels come from the header lines of the top-level `Session*/dialog/EmoEvaluation/*.txt` files
+only (`[t0 - t1]<TAB>utt_id<TAB>label<TAB>[v, a, d]`); the per-annotator subfolders are never read.
+neu, hap, exc, ang and sad are kept, exc merged into hap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+
+import soundfile as sf
+
+from ptapt.data.manifest import Utterance
+from ptapt.errors import PtaptError
+
+log = logging.getLogger(__name__)
+
+LABELS = ("neu", "hap", "ang", "sad")
+LABEL_MAP = {"neu": "neu", "hap": "hap", "exc": "hap", "ang": "ang", "sad": "sad"}
+
+# The counts of the real release (5531 utterances); a mismatch means a broken or partial copy.
+EXPECTED_TOTAL = 5531
+EXPECTED_PER_LABEL = {"neu": 1708, "hap": 1636, "ang": 1103, "sad": 1084}
+EXPECTED_PER_SESSION = {1: 1085, 2: 1023, 3: 1151, 4: 1031, 5: 1241}
+
+LAYOUT = (
+    "expected the IEMOCAP_full_release layout: "
+    "ROOT/Session{1..5}/dialog/EmoEvaluation/<dialog>.txt "
+    "and ROOT/Session{1..5}/sentences/wav/<dialog>/<utt_id>.wav"
+)
+
+_HEADER = re.compile(r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\t(\S+)\t(\S+)\t\[")
+_UTT_ID = re.compile(r"^Ses(\d\d)[FM]_.+_([FM])\d+$")
+
+
+def speaker_of(utt_id: str) -> tuple[str, int]:
+    """(speaker, session) of an utterance id: the speaker's letter starts its last `_` token.
+
+    Ses03M_impro05b_F012 is spoken by the female actor of session 3 -> ("Ses03F", 3). The dialog
+    prefix (Ses03M) names who wore the markers, not who speaks; fixed character offsets break on
+    dialog names such as impro05b or script01_1b.
+    """
+    match = _UTT_ID.match(utt_id)
+    if not match:
+        raise ValueError(f"not an IEMOCAP utterance id: {utt_id!r}")
+    session = int(match.group(1))
+    return f"Ses{session:02d}{match.group(2)}", session
+
+
+def read_labels(eval_file: Path) -> list[tuple[str, str]]:
+    """(utt_id, raw label) for every header line of one dialog's evaluation file."""
+    text = eval_file.read_text(encoding="utf-8", errors="replace")
+    pairs = []
+    for line in text.splitlines():  # splitlines() also ends CRLF and CR lines
+        match = _HEADER.match(line)
+        if match:
+            pairs.append((match.group(1), match.group(2)))
+    return pairs
+
+
+def session_dirs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise PtaptError(f"{root}: corpus root does not exist; {LAYOUT}")
+    found = sorted(
+        p for p in root.glob("Session[1-5]") if (p / "dialog" / "EmoEvaluation").is_dir()
+    )
+    if not found:
+        raise PtaptError(f"{root}: no Session*/dialog/EmoEvaluation folder; {LAYOUT}")
+    return found
+
+
+def parse_iemocap(root: str | Path) -> list[Utterance]:
+    """Every kept, labelled utterance whose wav exists, sorted by utt_id."""
+    root = Path(root)
+    rows, missing = [], []
+    for session_dir in session_dirs(root):
+        eval_dir = session_dir / "dialog" / "EmoEvaluation"
+        for eval_file in sorted(eval_dir.glob("*.txt")):
+            if eval_file.name.startswith("._"):  # macOS AppleDouble junk shipped in some copies
+                continue
+            dialog = eval_file.stem
+            for utt_id, raw in read_labels(eval_file):
+                if raw not in LABEL_MAP:
+                    continue
+                wav = session_dir / "sentences" / "wav" / dialog / f"{utt_id}.wav"
+                if not wav.is_file():
+                    missing.append(str(wav))
+                    continue
+                rows.append(_utterance(utt_id, LABEL_MAP[raw], wav, eval_file))
+    if missing:
+        log.warning(
+            "skipped %d labelled utterance(s) whose wav is missing, e.g. %s",
+            len(missing),
+            missing[0],
+        )
+    if not rows:
+        raise PtaptError(f"{root}: no labelled utterance with a wav found; {LAYOUT}")
+    ids = Counter(r.utt_id for r in rows)
+    dup = [u for u, n in ids.items() if n > 1]
+    if dup:
+        raise PtaptError(f"{root}: utterance ids labelled in more than one file: {dup[:5]}")
+    return sorted(rows, key=lambda r: r.utt_id)
+
+
+def _utterance(utt_id: str, label: str, wav: Path, eval_file: Path) -> Utterance:
+    try:
+        speaker, session = speaker_of(utt_id)
+    except ValueError as err:
+        raise PtaptError(f"{eval_file}: {err}") from None
+    try:
+        info = sf.info(str(wav))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise PtaptError(f"{wav}: cannot read audio header ({err})") from None
+    return Utterance(
+        utt_id=utt_id,
+        path=str(wav),
+        label=label,
+        speaker=speaker,
+        session=session,
+        duration_s=info.frames / info.samplerate,
+        sample_rate=info.samplerate,
+        num_samples=info.frames,
+    )
+
+
+def check_expected_counts(rows: list[Utterance], root) -> None:
+    """Fail unless the rows have the real release's total, per-label and per-session counts."""
+    labels = Counter(r.label for r in rows)
+    sessions = Counter(r.session for r in rows)
+    problems = []
+    if len(rows) != EXPECTED_TOTAL:
+        problems.append(f"{len(rows)} utterances instead of {EXPECTED_TOTAL}")
+    problems += [
+        f"{lab}: {labels[lab]} instead of {n}"
+        for lab, n in EXPECTED_PER_LABEL.items()
+        if labels[lab] != n
+    ]
+    problems += [
+        f"session {s}: {sessions[s]} instead of {n}"
+        for s, n in EXPECTED_PER_SESSION.items()
+        if sessions[s] != n
+    ]
+    if problems:
+        raise PtaptError(
+            f"{root}: does not match the IEMOCAP release ({'; '.join(problems)}); "
+            "pass --no-expect-counts for a modified or partial copy"
+        )

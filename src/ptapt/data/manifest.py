@@ -1,0 +1,81 @@
+"""The manifest: one row per usable utterance, the single table every stage reads."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass, fields
+
+from ptapt.atomic import atomic_path
+from ptapt.errors import PtaptError
+
+
+@dataclass(frozen=True)
+class Utterance:
+    utt_id: str
+    path: str
+    label: str
+    speaker: str
+    session: int
+    duration_s: float
+    sample_rate: int
+    num_samples: int
+
+
+COLUMNS = [f.name for f in fields(Utterance)]
+
+
+def write_manifest(rows: Iterable[Utterance], path: str | os.PathLike) -> None:
+    """Write rows sorted by utt_id as TSV, atomically."""
+    ordered = sorted(rows, key=lambda r: r.utt_id)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for row in ordered:
+            values = astuple(row)
+            writer.writerow(f"{v:.4f}" if isinstance(v, float) else v for v in values)
+
+
+def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh, delimiter="\t")
+            missing = set(COLUMNS) - set(reader.fieldnames or [])
+            if missing:
+                raise PtaptError(f"{path}: not a manifest, missing columns {sorted(missing)}")
+            return [_parse_row(row, path, n) for n, row in enumerate(reader, start=2)]
+    except FileNotFoundError:
+        raise PtaptError(f"{path}: manifest not found") from None
+
+
+def _parse_row(row: dict, path, line: int) -> Utterance:
+    try:
+        return Utterance(
+            utt_id=row["utt_id"],
+            path=row["path"],
+            label=row["label"],
+            speaker=row["speaker"],
+            session=int(row["session"]),
+            duration_s=float(row["duration_s"]),
+            sample_rate=int(row["sample_rate"]),
+            num_samples=int(row["num_samples"]),
+        )
+    except (TypeError, ValueError) as err:
+        raise PtaptError(f"{path}:{line}: malformed manifest row ({err})") from None
+
+
+def count_table(rows: Sequence[Utterance], labels: Sequence[str]) -> str:
+    """A session x label count table with totals, for logs and the terminal."""
+    counts = Counter((r.session, r.label) for r in rows)
+    sessions = sorted({r.session for r in rows})
+    header = ["session", *labels, "total"]
+    lines = [header]
+    for s in sessions:
+        per = [counts[(s, lab)] for lab in labels]
+        lines.append([str(s), *map(str, per), str(sum(per))])
+    totals = [sum(counts[(s, lab)] for s in sessions) for lab in labels]
+    lines.append(["all", *map(str, totals), str(sum(totals))])
+    width = max(len(c) for line in lines for c in line)
+    return "\n".join(" ".join(c.rjust(width) for c in line) for line in lines)

@@ -1,0 +1,94 @@
+import json
+from collections import Counter
+
+import pytest
+
+from ptapt.cli import main
+from ptapt.data.folds import make_folds, read_fold
+from ptapt.data.manifest import Utterance
+from ptapt.errors import PtaptError
+
+
+def rows(n_per_session: int = 20) -> list[Utterance]:
+    labels = ["neu", "hap", "ang", "sad"]
+    return [
+        Utterance(
+            f"Ses{s:02d}F_x_{sex}{i:03d}",
+            "p.wav",
+            labels[i % 4],
+            f"Ses{s:02d}{sex}",
+            s,
+            1.0,
+            16000,
+            16000,
+        )
+        for s in range(1, 6)
+        for sex in "FM"
+        for i in range(n_per_session // 2)
+    ]
+
+
+def test_loso_folds_are_disjoint_and_cover_everything_once():
+    data = rows()
+    folds = make_folds(data, "loso-session")
+    assert [f.fold for f in folds] == [1, 2, 3, 4, 5]
+    all_ids = {u.utt_id for u in data}
+    session = {u.utt_id: u.session for u in data}
+    for f in folds:
+        assert {session[u] for u in f.test} == {f.fold}
+        assert set(f.train) | set(f.test) == all_ids and not set(f.train) & set(f.test)
+        assert f.valid == [] and f.train == sorted(f.train) and f.test == sorted(f.test)
+    assert Counter(u for f in folds for u in f.test) == Counter(all_ids)
+
+
+def test_valid_split_is_a_stratified_deterministic_share_of_train():
+    data = rows(40)
+    first = make_folds(data, valid_share=0.25, seed=3)
+    again = make_folds(data, valid_share=0.25, seed=3)
+    other = make_folds(data, valid_share=0.25, seed=4)
+    assert first == again
+    assert first[0].valid != other[0].valid
+    label = {u.utt_id: u.label for u in data}
+    for f in first:
+        assert not set(f.valid) & set(f.train) and not set(f.valid) & set(f.test)
+        assert len(f.valid) == 40  # 25 % of the 160 training utterances
+        assert Counter(label[u] for u in f.valid) == {"neu": 10, "hap": 10, "ang": 10, "sad": 10}
+
+
+def test_loso_speaker_holds_out_one_speaker():
+    folds = make_folds(rows(), "loso-speaker")
+    assert len(folds) == 10
+    assert all(len({u.split("_")[0][:5] + u[-4] for u in f.test}) == 1 for f in folds)
+
+
+def test_bad_arguments_are_errors():
+    with pytest.raises(PtaptError, match="unknown fold scheme"):
+        make_folds(rows(), "random")
+    with pytest.raises(PtaptError, match="valid share"):
+        make_folds(rows(), valid_share=1.0)
+
+
+def test_cli_writes_requested_fold_files(tiny_corpus, tmp_path):
+    manifest = tmp_path / "manifest.tsv"
+    assert (
+        main(
+            [
+                "manifest",
+                "--corpus",
+                "iemocap",
+                "--root",
+                str(tiny_corpus),
+                "--out",
+                str(manifest),
+                "--no-expect-counts",
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "folds"
+    assert main(["folds", "--manifest", str(manifest), "--out-dir", str(out), "--fold", "2"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["fold2.json"]
+    fold = read_fold(out / "fold2.json")
+    assert fold.held_out == "2" and all(u.startswith("Ses02") for u in fold.test)
+    assert set(json.loads((out / "fold2.json").read_text())) >= {"train", "valid", "test"}
+    assert main(["folds", "--manifest", str(manifest), "--out-dir", str(out), "--fold", "9"]) == 2

@@ -1,0 +1,70 @@
+# Configuration validation and the helpers every rule file uses.
+
+import os
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_-]+",
+    fold=r"\d+",
+
+
+def dataset_config(dataset):
+    try:
+        return config["datasets"][dataset]
+    except KeyError:
+        raise WorkflowError(
+            f"config: no dataset {dataset!r}; configured: {sorted(config['datasets'])}"
+        )
+
+
+def corpus_root(wildcards):
+    """The corpus root: generated under resources/ for synthetic datasets, else from config."""
+    cfg = dataset_config(wildcards.dataset)
+    if "synthetic" in cfg:
+        return f"resources/{wildcards.dataset}/corpus"
+    if not cfg["root"]:
+        raise WorkflowError(
+            f"config: datasets.{wildcards.dataset}.root is not set; set it to the corpus "
+            f"directory (for IEMOCAP, the IEMOCAP_full_release folder) in config.yaml"
+        )
+    return cfg["root"]
+
+
+def corpus_input(wildcards):
+    """A synthetic corpus is a DAG input; a user's corpus lives outside the DAG."""
+    if "synthetic" in dataset_config(wildcards.dataset):
+        return corpus_root(wildcards)
+    return []
+
+
+def synthetic_config(wildcards):
+    cfg = dataset_config(wildcards.dataset)
+    if "synthetic" not in cfg:
+        raise WorkflowError(f"config: dataset {wildcards.dataset!r} is not synthetic")
+    return cfg["synthetic"]
+
+
+def count_check_flag(wildcards):
+    return "" if dataset_config(wildcards.dataset)["expect_counts"] else "--no-expect-counts"
+
+
+def split_config(wildcards):
+    return dataset_config(wildcards.dataset)["split"]
+
+
+def output_dir(wildcards, output):
+    return os.path.dirname(output[0])
+
+
+def fold_files(dataset):
+    return expand(
+        "results/{dataset}/folds/fold{fold}.json",
+        dataset=dataset,
+        fold=dataset_config(dataset)["folds"],
+    )

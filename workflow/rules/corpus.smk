@@ -1,0 +1,46 @@
+# Corpus preparation: synthetic corpus, manifest, fold files.
+
+
+rule synth_corpus:
+    output:
+        directory("resources/{dataset}/corpus"),
+    params:
+        synthetic=synthetic_config,
+    log:
+        "logs/{dataset}/synth_corpus.log",
+    threads: 2
+    shell:
+        "ptapt synth-corpus --out {output} --preset {params.synthetic[preset]}"
+        " --seed {params.synthetic[seed]} --jobs {threads} > {log} 2>&1"
+
+
+rule manifest:
+    input:
+        corpus_input,
+    output:
+        "results/{dataset}/manifest.tsv",
+    params:
+        corpus=lambda wildcards: dataset_config(wildcards.dataset)["corpus"],
+        root=corpus_root,
+        count_check=count_check_flag,
+    log:
+        "logs/{dataset}/manifest.log",
+    shell:
+        "ptapt manifest --corpus {params.corpus} --root {params.root} --out {output}"
+        " {params.count_check} > {log} 2>&1"
+
+
+rule folds:
+    input:
+        "results/{dataset}/manifest.tsv",
+    output:
+        "results/{dataset}/folds/fold{fold}.json",
+    params:
+        split=split_config,
+        out_dir=output_dir,
+    log:
+        "logs/{dataset}/folds/fold{fold}.log",
+    shell:
+        "ptapt folds --manifest {input} --out-dir {params.out_dir} --fold {wildcards.fold}"
+        " --scheme {params.split[scheme]} --valid-share {params.split[valid_share]}"
+        " --seed {params.split[seed]} > {log} 2>&1"
