@@ -12,9 +12,14 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
+include: "workflow/rules/stage1.smk"
+include: "workflow/rules/stage2.smk"
 
 
 rule all:
     default_target: True
     input:
-        [fold_files(dataset) for dataset in config["default_datasets"]],
+        [
+            stage_files(dataset, "results/{dataset}/fold{fold}/stage2/pseudo_labels.npz")
+            for dataset in config["default_datasets"]
+        ],

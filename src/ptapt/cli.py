@@ -56,6 +56,50 @@ def cmd_folds(args: argparse.Namespace) -> None:
             )
 
 
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+
+
+def cmd_stage1(args: argparse.Namespace) -> None:
+    from ptapt.config import from_dict, parse_json
+    from ptapt.models.backbone import BackboneSpec
+    from ptapt.stages import stage1
+
+    _threads(args.threads)
+    cfg = from_dict(stage1.Stage1Config, parse_json(args.config, "--config"), "stage1 config")
+    backbone = BackboneSpec.from_dict(parse_json(args.backbone, "--backbone"))
+    stage1.run(args.manifest, args.fold, cfg, args.labels.split(","), backbone, args.out_dir,
+               args.work_dir)  # fmt: skip
+
+
+def cmd_stage2(args: argparse.Namespace) -> None:
+    import faiss
+
+    from ptapt.config import from_dict, parse_json
+    from ptapt.stages import stage2
+
+    _threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    cfg = from_dict(stage2.Stage2Config, parse_json(args.config, "--config"), "stage2 config")
+    stage2.run(args.manifest, args.fold, args.stage1, cfg, args.out_dir)
+
+
+PAPER_BACKBONE = (
+    '{"source": "facebook/wav2vec2-base", "revision": "2dcc7b7f9b11f0ef271067e62599a27317a03114"}'
+)
+
+
+def _stage_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--fold", required=True, help="fold JSON file")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--config", default="{}", help="the stage's config section as JSON")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ptapt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fold", type=int, action="append", help="write only this fold (repeatable)")
     p.set_defaults(func=cmd_folds)
+
+    p = sub.add_parser("stage1", help="train the frame-level wav2vec 1.0 emotion model on a fold")
+    _stage_arguments(p)
+    p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
+    p.add_argument("--labels", default="neu,hap,ang,sad", help="class order, comma separated")
+    p.add_argument("--backbone", default=PAPER_BACKBONE,
+                   help="JSON: the wav2vec 2.0 backbone whose frames to align to")  # fmt: skip
+    p.set_defaults(func=cmd_stage1)
+
+    p = sub.add_parser("stage2", help="frame features + k-means pseudo-labels of a fold")
+    _stage_arguments(p)
+    p.add_argument("--stage1", required=True, help="stage-1 output directory")
+    p.set_defaults(func=cmd_stage2)
     return parser
 
 

@@ -1,5 +1,6 @@
 # Configuration validation and the helpers every rule file uses.
 
+import json
 import os
 
 from snakemake.exceptions import WorkflowError
@@ -68,3 +69,36 @@ def fold_files(dataset):
         dataset=dataset,
         fold=dataset_config(dataset)["folds"],
     )
+
+
+def recipe(dataset):
+    name = dataset_config(dataset)["recipe"]
+    if name not in config["recipes"]:
+        raise WorkflowError(
+            f"config: dataset {dataset!r} uses recipe {name!r}; defined: {sorted(config['recipes'])}"
+        )
+    return config["recipes"][name]
+
+
+def stage_config(stage):
+    """Params function: the stage's config section as JSON (a change reruns exactly that
+    stage and what depends on it)."""
+
+    def section(wildcards):
+        return json.dumps(recipe(wildcards.dataset)[stage], sort_keys=True)
+
+    return section
+
+
+def backbone_spec(wildcards):
+    return json.dumps(recipe(wildcards.dataset)["backbone"], sort_keys=True)
+
+
+def wav2vec1_input(wildcards):
+    """A wav2vec 1.0 checkpoint file is an input (missing -> a clear error); a preset is not."""
+    spec = recipe(wildcards.dataset)["stage1"]["wav2vec1"]
+    return [] if spec in ("tiny", "large") else spec
+
+
+def stage_files(dataset, pattern):
+    return expand(pattern, dataset=dataset, fold=dataset_config(dataset)["folds"])

@@ -31,3 +31,10 @@ def write_pcm16(path: str | os.PathLike, wav: np.ndarray, sample_rate: int = SAM
     """Write a float waveform in [-1, 1] as 16-bit PCM WAV (the IEMOCAP release format)."""
     pcm = np.round(np.clip(wav, -1.0, 1.0) * 32767.0).astype(np.int16)
     sf.write(path, pcm, sample_rate, subtype="PCM_16", format="WAV")
+
+
+def load_many(paths: list[str], desc: str = "loading audio") -> list[np.ndarray]:
+    """Load every file (float32 mono 16 kHz) with a progress bar."""
+    from tqdm import tqdm
+
+    return [load_audio(p) for p in tqdm(paths, desc=desc, unit="file", mininterval=5.0)]

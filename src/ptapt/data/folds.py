@@ -52,12 +52,13 @@ def make_folds(
     for number, group in enumerate(groups, start=1):
         test = sorted(u.utt_id for u in rows if group_of(u) == group)
         rest = [u for u in rows if group_of(u) != group]
-        train, valid = _split_valid(rest, valid_share, seed + number)
+        train, valid = split_share(rest, valid_share, seed + number)
         folds.append(Fold(number, scheme, str(group), valid_share, seed, train, valid, test))
     return folds
 
 
-def _split_valid(rows: Sequence[Utterance], share: float, seed: int) -> tuple[list, list]:
+def split_share(rows: Sequence[Utterance], share: float, seed: int) -> tuple[list, list]:
+    """Sorted (kept, held-out) utterance ids, holding out a label-stratified `share`."""
     ids = sorted(u.utt_id for u in rows)
     if share == 0.0:
         return ids, []

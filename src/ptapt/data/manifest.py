@@ -79,3 +79,21 @@ def count_table(rows: Sequence[Utterance], labels: Sequence[str]) -> str:
     lines.append(["all", *map(str, totals), str(sum(totals))])
     width = max(len(c) for line in lines for c in line)
     return "\n".join(" ".join(c.rjust(width) for c in line) for line in lines)
+
+
+def select(rows: Sequence[Utterance], ids: Sequence[str], source) -> list[Utterance]:
+    """The manifest rows of `ids`, in that order; an id missing from the manifest is an error."""
+    by_id = {r.utt_id: r for r in rows}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise PtaptError(f"{source}: {len(missing)} id(s) not in the manifest, e.g. {missing[0]}")
+    return [by_id[i] for i in ids]
+
+
+def label_ids(rows: Sequence[Utterance], labels: Sequence[str]) -> list[int]:
+    """Class index of every row in the configured label order."""
+    index = {lab: k for k, lab in enumerate(labels)}
+    unknown = sorted({r.label for r in rows} - set(index))
+    if unknown:
+        raise PtaptError(f"labels {unknown} are not in the configured label list {list(labels)}")
+    return [index[r.label] for r in rows]

@@ -1,0 +1,85 @@
+"""Stage 2: frame features of the stage-1 model and k-means pseudo-labels, per fold.
+
+Features are the aligner's output (20 ms frames) on the fold's training utterances, full length
+in eval mode, kept in a temporary float16 memory map. Writes `pseudo_labels.npz` (utt_ids,
+offsets with frames of utterance i at offsets[i]:offsets[i+1], one int32 array k<K> per K) and
+`cluster_report.json` (inertia, purity, prior, nmi, nmi_shuffled per K).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ptapt import kmeans
+from ptapt.atomic import atomic_path, write_json
+from ptapt.data.audio import load_audio
+from ptapt.data.folds import read_fold
+from ptapt.data.manifest import label_ids, read_manifest, select
+from ptapt.models.frame_classifier import FrameEmotionModel, load_frame_model
+from ptapt.training.loop import pick_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage2Config:
+    ks: list[int] = field(default_factory=lambda: [64, 512, 4096])
+    niter: int = 20
+    max_points_per_centroid: int = 256
+    init: str = "random"
+    seed: int = 0
+    device: str = "auto"
+
+
+def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_dir: str) -> dict:
+    fold = read_fold(fold_file)
+    rows = select(read_manifest(manifest), fold.train, fold_file)
+    device = pick_device(cfg.device)
+    model = load_frame_model(stage1_dir).to(device).eval()
+    labels = np.array(label_ids(rows, model.config.labels))
+    gpu = kmeans.use_gpu(cfg.device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".features.") as tmp:
+        features, counts = extract(model, [r.path for r in rows], Path(tmp) / "frames.f16", device)
+        log.info("stage 2: %d frames of %d utterances, dim %d", *features.shape[:1], len(rows),
+                 features.shape[1])  # fmt: skip
+        assignments, report = {}, {}
+        for k in cfg.ks:
+            centroids = kmeans.fit(features, k, cfg.niter, cfg.seed, cfg.max_points_per_centroid,
+                                   cfg.init, gpu)  # fmt: skip
+            ids, inertia = kmeans.assign(features, centroids, gpu=gpu)
+            assignments[f"k{k}"] = ids
+            report[f"k{k}"] = {"inertia": inertia, **kmeans.quality(ids, labels, counts, cfg.seed)}
+            log.info("stage 2: K=%d %s", k, report[f"k{k}"])
+        del features
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    with atomic_path(out / "pseudo_labels.npz") as tmp_npz:
+        np.savez_compressed(tmp_npz, utt_ids=np.array([r.utt_id for r in rows]), offsets=offsets,
+                            **assignments)  # fmt: skip
+    write_json(out / "cluster_report.json", report)
+    return report
+
+
+@torch.no_grad()
+def extract(
+    model: FrameEmotionModel, paths: list[str], store: Path, device
+) -> tuple[np.memmap, np.ndarray]:
+    """Aligned features of every file, one at a time (no padding), into a float16 memory map."""
+    counts = []
+    with open(store, "wb") as fh:
+        for path in tqdm(paths, desc="stage 2 features", unit="utt", mininterval=10.0):
+            wav = torch.from_numpy(load_audio(path))[None].to(device)
+            frames = model.aligned_features(wav)[0]
+            fh.write(frames.float().cpu().numpy().astype(np.float16).tobytes())
+            counts.append(frames.shape[0])
+    dim = model.config.wav2vec1.context_dim
+    features = np.memmap(store, dtype=np.float16, mode="r", shape=(sum(counts), dim))
+    return features, np.array(counts, dtype=np.int64)

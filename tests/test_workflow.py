@@ -1,0 +1,75 @@
+"""The DAG through real Snakemake runs on a tiny synthetic corpus, in a temporary directory."""
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from conftest import REPO
+
+TINY = {
+    "default_datasets": ["mini"],
+    "datasets": {
+        "mini": {
+            "synthetic": {"preset": "tiny", "seed": 0},
+            "expect_counts": False,
+            "folds": [1, 3],
+            "recipe": "mini",
+        },
+        "iemocap": {"root": None},
+    },
+    "recipes": {
+        "mini": {
+            "backbone": {"preset": "tiny-wav2vec2"},
+            "stage1": {"wav2vec1": "tiny", "steps": 10, "batch_size": 8, "log_every": 5},
+            "stage2": {"ks": [4, 8]},
+        },
+        "paper": {"backbone": {"source": "facebook/wav2vec2-base"}},
+    },
+}
+
+
+def snakemake(workdir, env, *args):
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+           "--cores", "2", *args]  # fmt: skip
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def write_config(workdir, config=TINY):
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_default_target_builds_every_configured_fold(tmp_path, cli_env):
+    write_config(tmp_path)
+    run = snakemake(tmp_path, cli_env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    manifest = (tmp_path / "results/mini/manifest.tsv").read_text().splitlines()
+    assert len(manifest) == 1 + 60 and "resources/mini/corpus/Session1" in manifest[1]
+    assert "session" in (tmp_path / "logs/mini/manifest.log").read_text()
+    assert sorted(p.name for p in (tmp_path / "results/mini/folds").iterdir()) == [
+        "fold1.json", "fold3.json"]  # fmt: skip
+    fold3 = json.loads((tmp_path / "results/mini/folds/fold3.json").read_text())
+    assert fold3["test"] and all(u.startswith("Ses03") for u in fold3["test"])
+    for fold in (1, 3):
+        assert (tmp_path / f"results/mini/fold{fold}/stage2/pseudo_labels.npz").exists()
+        assert "stage 1" in (tmp_path / f"logs/mini/fold{fold}/stage1.log").read_text()
+    assert not (tmp_path / "results/mini/fold2").exists()
+    again = snakemake(tmp_path, cli_env)
+    assert again.returncode == 0 and "Nothing to be done" in again.stderr
+
+
+def test_unset_corpus_root_is_a_clear_error(tmp_path, cli_env):
+    write_config(tmp_path)
+    run = snakemake(tmp_path, cli_env, "-n", "results/iemocap/folds/fold1.json")
+    assert run.returncode != 0
+    assert "datasets.iemocap.root is not set" in run.stderr + run.stdout
+
+
+def test_config_is_validated_against_the_schema(tmp_path, cli_env):
+    bad = {**TINY, "datasets": {"mini": {**TINY["datasets"]["mini"], "folds": "all"}}}
+    write_config(tmp_path, bad)
+    run = snakemake(tmp_path, cli_env, "-n")
+    assert run.returncode != 0
+    assert "'all' is not of type 'array'" in run.stderr + run.stdout
