@@ -14,12 +14,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/stage1.smk"
 include: "workflow/rules/stage2.smk"
+include: "workflow/rules/stage3.smk"
+include: "workflow/rules/stage4.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        [
-            stage_files(dataset, "results/{dataset}/fold{fold}/stage2/pseudo_labels.npz")
-            for dataset in config["default_datasets"]
-        ],
+        expand("results/{dataset}/ptapt_summary.csv", dataset=config["default_datasets"]),

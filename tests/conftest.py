@@ -4,9 +4,26 @@ from pathlib import Path
 
 import pytest
 
+from ptapt.data.folds import make_folds, write_fold
+from ptapt.data.iemocap import parse_iemocap
+from ptapt.data.manifest import write_manifest
 from ptapt.data.synthetic_corpus import write_corpus
+from ptapt.models.backbone import BackboneSpec
+from ptapt.stages import stage1, stage2
 
 REPO = Path(__file__).resolve().parents[1]
+LABELS = ["neu", "hap", "ang", "sad"]
+BACKBONE = BackboneSpec(preset="tiny-wav2vec2")
+STAGE1 = stage1.Stage1Config(
+    wav2vec1="tiny",
+    freeze_encoder=False,
+    lr=1e-3,
+    steps=200,
+    batch_size=16,
+    checkpoint_every=100,
+    log_every=20,
+    device="cpu",
+)
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +35,30 @@ def demo_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("tiny") / "corpus", "tiny", seed=0, jobs=1)
+
+
+@pytest.fixture(scope="session")
+def fold(demo_corpus, tmp_path_factory):
+    """Fold 1 of the demo corpus with a 15 % validation split: (dir, Fold, rows by id)."""
+    work = tmp_path_factory.mktemp("fold")
+    rows = parse_iemocap(demo_corpus)
+    write_manifest(rows, work / "manifest.tsv")
+    fold = make_folds(rows, valid_share=0.15, seed=0)[0]
+    write_fold(fold, work / "fold1.json")
+    return work, fold, {r.utt_id: r for r in rows}
+
+
+@pytest.fixture(scope="session")
+def stage12(fold):
+    """Stages 1 and 2 run once on that fold: (dir, stage-1 metrics, cluster report)."""
+    work, _, _ = fold
+    manifest, fold_file = str(work / "manifest.tsv"), str(work / "fold1.json")
+    s1 = stage1.run(
+        manifest, fold_file, STAGE1, LABELS, BACKBONE, str(work / "stage1"), str(work / "ckpt1")
+    )
+    cfg2 = stage2.Stage2Config(ks=[8, 32], device="cpu")
+    s2 = stage2.run(manifest, fold_file, str(work / "stage1"), cfg2, str(work / "stage2"))
+    return work, s1, s2
 
 
 @pytest.fixture

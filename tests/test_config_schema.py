@@ -9,8 +9,10 @@ from snakemake.utils import validate
 from conftest import REPO
 from ptapt.config import from_dict
 from ptapt.errors import PtaptError
+from ptapt.stages.finetune import FinetuneConfig
 from ptapt.stages.stage1 import Stage1Config
 from ptapt.stages.stage2 import Stage2Config
+from ptapt.stages.stage3 import PtaptConfig, TaptConfig
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
@@ -21,7 +23,16 @@ def dataclass_defaults(cls) -> dict:
     }
 
 
-@pytest.mark.parametrize("name,cls", [("stage1", Stage1Config), ("stage2", Stage2Config)])
+STAGES = [
+    ("stage1", Stage1Config),
+    ("stage2", Stage2Config),
+    ("tapt", TaptConfig),
+    ("ptapt", PtaptConfig),
+    ("finetune", FinetuneConfig),
+]
+
+
+@pytest.mark.parametrize("name,cls", STAGES)
 def test_schema_defaults_are_the_dataclass_defaults(name, cls):
     properties = SCHEMA["$defs"][name]["properties"]
     assert {k: v["default"] for k, v in properties.items()} == dataclass_defaults(cls)

@@ -8,48 +8,17 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from ptapt.data.folds import make_folds, write_fold
-from ptapt.data.iemocap import parse_iemocap
-from ptapt.data.manifest import write_manifest
+from conftest import BACKBONE, LABELS, STAGE1
 from ptapt.errors import PtaptError
-from ptapt.models.backbone import PRESETS, BackboneSpec, conv_layout
+from ptapt.models.backbone import PRESETS, conv_layout
 from ptapt.models.frame_classifier import load_frame_model
 from ptapt.models.frames import num_frames
-from ptapt.stages import stage1, stage2
+from ptapt.stages import stage1
 from ptapt.training import checkpoint as checkpoint_module
 
-LABELS = ["neu", "hap", "ang", "sad"]
-BACKBONE = BackboneSpec(preset="tiny-wav2vec2")
-STAGE1 = stage1.Stage1Config(
-    wav2vec1="tiny", freeze_encoder=False, lr=1e-3, steps=200, batch_size=16,
-    checkpoint_every=100, log_every=20, device="cpu",
-)  # fmt: skip
 
-
-@pytest.fixture(scope="module")
-def fold(demo_corpus, tmp_path_factory):
-    """Fold 1 of the demo corpus with a 15 % validation split."""
-    work = tmp_path_factory.mktemp("fold")
-    rows = parse_iemocap(demo_corpus)
-    write_manifest(rows, work / "manifest.tsv")
-    fold = make_folds(rows, valid_share=0.15, seed=0)[0]
-    write_fold(fold, work / "fold1.json")
-    return work, fold, {r.utt_id: r for r in rows}
-
-
-@pytest.fixture(scope="module")
-def stages(fold):
-    work, _, _ = fold
-    s1 = stage1.run(str(work / "manifest.tsv"), str(work / "fold1.json"), STAGE1, LABELS,
-                    BACKBONE, str(work / "stage1"), str(work / "ckpt1"))  # fmt: skip
-    cfg2 = stage2.Stage2Config(ks=[8, 32], device="cpu")
-    s2 = stage2.run(str(work / "manifest.tsv"), str(work / "fold1.json"), str(work / "stage1"),
-                    cfg2, str(work / "stage2"))  # fmt: skip
-    return work, s1, s2
-
-
-def test_stage1_learns_utterance_emotion_above_chance(stages):
-    work, metrics, _ = stages
+def test_stage1_learns_utterance_emotion_above_chance(stage12):
+    work, metrics, _ = stage12
     assert metrics["held_out"] == "fold valid" and metrics["n_held_out"] >= 50
     assert metrics["utterance_ua"] > 0.45 and metrics["frame_ua"] > 0.45  # chance: 0.25
     assert metrics["last_loss"] < metrics["first_loss"]
@@ -62,8 +31,8 @@ def test_stage1_learns_utterance_emotion_above_chance(stages):
     assert not (work / "ckpt1/last.pt").exists()  # resume state is removed once done
 
 
-def test_no_test_or_validation_id_reaches_training(stages, fold):
-    work, _, _ = stages
+def test_no_test_or_validation_id_reaches_training(stage12, fold):
+    work, _, _ = stage12
     _, f, _ = fold
     trained = (work / "stage1/train_ids.txt").read_text().split()
     assert sorted(trained) == f.train
@@ -72,8 +41,8 @@ def test_no_test_or_validation_id_reaches_training(stages, fold):
     assert not set(trained + clustered) & set(f.test + f.valid)
 
 
-def test_pseudo_labels_schema_and_frame_counts(stages, fold):
-    work, _, _ = stages
+def test_pseudo_labels_schema_and_frame_counts(stage12, fold):
+    work, _, _ = stage12
     _, _, by_id = fold
     npz = np.load(work / "stage2/pseudo_labels.npz")
     assert sorted(npz.files) == ["k32", "k8", "offsets", "utt_ids"]
@@ -89,8 +58,8 @@ def test_pseudo_labels_schema_and_frame_counts(stages, fold):
         assert ids.min() >= 0 and ids.max() < k and len(np.unique(ids)) > k // 2
 
 
-def test_clusters_carry_emotion(stages):
-    work, _, report = stages
+def test_clusters_carry_emotion(stage12):
+    work, _, report = stage12
     assert report == json.loads((work / "stage2/cluster_report.json").read_text())
     for k in ("k8", "k32"):
         assert report[k]["purity"] > report[k]["prior"]
@@ -98,8 +67,8 @@ def test_clusters_carry_emotion(stages):
         assert report[k]["inertia"] > 0
 
 
-def test_stage1_model_with_a_missing_weight_is_refused(stages, tmp_path):
-    work, _, _ = stages
+def test_stage1_model_with_a_missing_weight_is_refused(stage12, tmp_path):
+    work, _, _ = stage12
     weights = load_file(str(work / "stage1/model.safetensors"))
     del weights["aligner.0.bias"]
     save_file(weights, str(tmp_path / "model.safetensors"))

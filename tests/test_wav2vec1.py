@@ -40,8 +40,10 @@ def test_large_config_matches_wav2vec_large():
         conv_feature_layers="[(512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2), "
         "(512, 1, 1), (512, 1, 1)]",
         conv_aggregator_layers="[" + ", ".join(f"(512, {k}, 1)" for k in range(2, 14)) + "]",
-        skip_connections_agg=True, residual_scale=0.5, log_compression=True,
-    )  # fmt: skip
+        skip_connections_agg=True,
+        residual_scale=0.5,
+        log_compression=True,
+    )
     assert Wav2Vec1Config.from_fairseq_args(args) == LARGE
     n_params = sum(p.numel() for p in Wav2Vec1(LARGE).parameters())
     assert abs(n_params / 1e6 - 29.39) < 0.01  # extractor + aggregator of wav2vec_large

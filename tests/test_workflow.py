@@ -1,9 +1,12 @@
 """The DAG through real Snakemake runs on a tiny synthetic corpus, in a temporary directory."""
 
+import csv
 import json
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 import yaml
 
 from conftest import REPO
@@ -15,6 +18,7 @@ TINY = {
             "synthetic": {"preset": "tiny", "seed": 0},
             "expect_counts": False,
             "folds": [1, 3],
+            "seeds": [0],
             "recipe": "mini",
         },
         "iemocap": {"root": None},
@@ -24,6 +28,10 @@ TINY = {
             "backbone": {"preset": "tiny-wav2vec2"},
             "stage1": {"wav2vec1": "tiny", "steps": 10, "batch_size": 8, "log_every": 5},
             "stage2": {"ks": [4, 8]},
+            "backbone_pretraining": {"steps": 10, "batch_seconds": 10, "log_every": 5},
+            "tapt": {"steps": 5, "batch_seconds": 10, "log_every": 5},
+            "ptapt": {"steps": 5, "batch_seconds": 10, "log_every": 5},
+            "finetune": {"epochs": 1, "batch_size": 8, "mask_feature_length": 8, "log_every": 2},
         },
         "paper": {"backbone": {"source": "facebook/wav2vec2-base"}},
     },
@@ -31,9 +39,20 @@ TINY = {
 
 
 def snakemake(workdir, env, *args):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-           "--cores", "2", *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -49,15 +68,37 @@ def test_default_target_builds_every_configured_fold(tmp_path, cli_env):
     assert len(manifest) == 1 + 60 and "resources/mini/corpus/Session1" in manifest[1]
     assert "session" in (tmp_path / "logs/mini/manifest.log").read_text()
     assert sorted(p.name for p in (tmp_path / "results/mini/folds").iterdir()) == [
-        "fold1.json", "fold3.json"]  # fmt: skip
+        "fold1.json",
+        "fold3.json",
+    ]
     fold3 = json.loads((tmp_path / "results/mini/folds/fold3.json").read_text())
     assert fold3["test"] and all(u.startswith("Ses03") for u in fold3["test"])
     for fold in (1, 3):
-        assert (tmp_path / f"results/mini/fold{fold}/stage2/pseudo_labels.npz").exists()
         assert "stage 1" in (tmp_path / f"logs/mini/fold{fold}/stage1.log").read_text()
     assert not (tmp_path / "results/mini/fold2").exists()
+    check_summary(tmp_path / "results/mini")
+    leakage = (tmp_path / "results/mini/leakage_check.txt").read_text().splitlines()
+    assert len(leakage) == 2 * 7 + 1 and all(line.startswith("ok ") for line in leakage)
     again = snakemake(tmp_path, cli_env)
     assert again.returncode == 0 and "Nothing to be done" in again.stderr
+
+
+def check_summary(results):
+    """All three methods, figures in range, and the summary recomputable from runs.csv."""
+    runs = list(csv.DictReader(open(results / "runs.csv")))
+    summary = {row["method"]: row for row in csv.DictReader(open(results / "ptapt_summary.csv"))}
+    assert list(summary) == ["vft", "tapt", "ptapt"]
+    assert len(runs) == 3 * 2  # methods x folds x seeds
+    for method, row in summary.items():
+        mine = [r for r in runs if r["method"] == method]
+        for name in ("ua", "wa", "f1"):
+            values = [float(r[name]) for r in mine]
+            assert all(0 <= v <= 100 for v in values)
+            assert float(row[f"{name}_mean"]) == pytest.approx(np.mean(values), abs=0.01)
+        for fold in ("1", "3"):
+            fold_ua = [float(r["ua"]) for r in mine if r["fold"] == fold]
+            assert float(row[f"ua_fold{fold}"]) == pytest.approx(np.mean(fold_ua), abs=0.01)
+        assert (row["n_folds"], row["n_seeds"]) == ("2", "1")
 
 
 def test_unset_corpus_root_is_a_clear_error(tmp_path, cli_env):

@@ -71,8 +71,9 @@ def cmd_stage1(args: argparse.Namespace) -> None:
     _threads(args.threads)
     cfg = from_dict(stage1.Stage1Config, parse_json(args.config, "--config"), "stage1 config")
     backbone = BackboneSpec.from_dict(parse_json(args.backbone, "--backbone"))
-    stage1.run(args.manifest, args.fold, cfg, args.labels.split(","), backbone, args.out_dir,
-               args.work_dir)  # fmt: skip
+    stage1.run(
+        args.manifest, args.fold, cfg, args.labels.split(","), backbone, args.out_dir, args.work_dir
+    )
 
 
 def cmd_stage2(args: argparse.Namespace) -> None:
@@ -85,6 +86,68 @@ def cmd_stage2(args: argparse.Namespace) -> None:
     faiss.omp_set_num_threads(args.threads)
     cfg = from_dict(stage2.Stage2Config, parse_json(args.config, "--config"), "stage2 config")
     stage2.run(args.manifest, args.fold, args.stage1, cfg, args.out_dir)
+
+
+def cmd_stage3(args: argparse.Namespace) -> None:
+    from ptapt.config import from_dict, parse_json
+    from ptapt.models.backbone import BackboneSpec
+    from ptapt.stages import stage3
+
+    _threads(args.threads)
+    backbone = BackboneSpec.from_dict(parse_json(args.backbone, "--backbone"))
+    section = parse_json(args.config, "--config")
+    if (args.audio_dir is None) == (args.manifest is None or args.fold is None):
+        raise PtaptError("give either --manifest and --fold, or --audio-dir")
+    audio = (
+        stage3.directory_audio(args.audio_dir)
+        if args.audio_dir
+        else stage3.fold_audio(args.manifest, args.fold)
+    )
+    if args.method == "tapt":
+        cfg = from_dict(stage3.TaptConfig, section, "tapt config")
+        stage3.run_tapt(
+            audio, backbone, cfg, args.out_dir, args.work_dir, args.keep_pretraining_head
+        )
+    else:
+        if not args.pseudo_labels:
+            raise PtaptError("--method ptapt needs --pseudo-labels (stage 2's pseudo_labels.npz)")
+        cfg = from_dict(stage3.PtaptConfig, section, "ptapt config")
+        stage3.run_ptapt(audio, backbone, args.pseudo_labels, cfg, args.out_dir, args.work_dir)
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    from ptapt.config import from_dict, parse_json
+    from ptapt.models.backbone import BackboneSpec
+    from ptapt.stages import finetune
+
+    _threads(args.threads)
+    cfg = from_dict(finetune.FinetuneConfig, parse_json(args.config, "--config"), "finetune config")
+    backbone = BackboneSpec.from_dict(parse_json(args.backbone, "--backbone"))
+    finetune.run(
+        args.manifest,
+        args.fold,
+        backbone,
+        args.method,
+        args.seed,
+        cfg,
+        args.labels.split(","),
+        args.out_dir,
+        args.work_dir,
+    )
+
+
+def cmd_summarize(args: argparse.Namespace) -> None:
+    from ptapt.stages import summarize
+
+    print(summarize.run(args.metrics, args.runs, args.summary))
+
+
+def cmd_check_leakage(args: argparse.Namespace) -> None:
+    from ptapt import leakage
+
+    report = leakage.check(args.results)
+    print("\n".join(report))
+    log.info("no leakage: %d training artifact(s) checked", len(report))
 
 
 PAPER_BACKBONE = (
@@ -136,14 +199,54 @@ def build_parser() -> argparse.ArgumentParser:
     _stage_arguments(p)
     p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
     p.add_argument("--labels", default="neu,hap,ang,sad", help="class order, comma separated")
-    p.add_argument("--backbone", default=PAPER_BACKBONE,
-                   help="JSON: the wav2vec 2.0 backbone whose frames to align to")  # fmt: skip
+    p.add_argument(
+        "--backbone",
+        default=PAPER_BACKBONE,
+        help="JSON: the wav2vec 2.0 backbone whose frames to align to",
+    )
     p.set_defaults(func=cmd_stage1)
 
     p = sub.add_parser("stage2", help="frame features + k-means pseudo-labels of a fold")
     _stage_arguments(p)
     p.add_argument("--stage1", required=True, help="stage-1 output directory")
     p.set_defaults(func=cmd_stage2)
+
+    p = sub.add_parser("stage3", help="continued pretraining of the backbone: TAPT or P-TAPT")
+    p.add_argument("--method", required=True, choices=["tapt", "ptapt"])
+    p.add_argument("--manifest", help="with --fold: train on the fold's training utterances")
+    p.add_argument("--fold", help="fold JSON file")
+    p.add_argument("--audio-dir", help="instead: train on every .wav under this directory")
+    p.add_argument("--backbone", required=True, help="JSON: the model to start from")
+    p.add_argument("--pseudo-labels", help="stage 2's pseudo_labels.npz (P-TAPT)")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
+    p.add_argument("--config", default="{}", help="the method's config section as JSON")
+    p.add_argument(
+        "--keep-pretraining-head",
+        action="store_true",
+        help="TAPT: also save the quantizer and projections",
+    )
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.set_defaults(func=cmd_stage3)
+
+    p = sub.add_parser("finetune", help="fine-tune and test the utterance classifier on a fold")
+    _stage_arguments(p)
+    p.add_argument("--backbone", required=True, help="JSON: the model to fine-tune")
+    p.add_argument("--method", required=True, help="name recorded with the run: vft, tapt, ptapt")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--labels", default="neu,hap,ang,sad", help="class order, comma separated")
+    p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("summarize", help="runs.csv and the per-method summary table")
+    p.add_argument("--runs", required=True, help="runs.csv to write")
+    p.add_argument("--summary", required=True, help="summary CSV to write")
+    p.add_argument("metrics", nargs="+", help="fine-tuning metrics.json files")
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("check-leakage", help="fail if a training artifact saw its fold's test ids")
+    p.add_argument("--results", required=True, help="results/{dataset} directory")
+    p.set_defaults(func=cmd_check_leakage)
     return parser
 
 

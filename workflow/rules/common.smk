@@ -1,5 +1,6 @@
 # Configuration validation and the helpers every rule file uses.
 
+import glob
 import json
 import os
 
@@ -8,6 +9,11 @@ from snakemake.utils import validate
 
 
 validate(config, "../schemas/config.schema.yaml")
+
+# GPUs a training job holds: one where this machine has an NVIDIA GPU, none on a CPU-only
+# machine (so CPU jobs are not serialised by the profile's GPU limit). profiles/slurm sets it
+# explicitly for the compute nodes.
+TRAINING_GPUS = 1 if glob.glob("/dev/nvidia[0-9]*") else 0
 
 
 wildcard_constraints:
@@ -102,3 +108,55 @@ def wav2vec1_input(wildcards):
 
 def stage_files(dataset, pattern):
     return expand(pattern, dataset=dataset, fold=dataset_config(dataset)["folds"])
+
+
+def backbone_is_preset(dataset):
+    return recipe(dataset)["backbone"]["preset"] is not None
+
+
+def initial_backbone(wildcards):
+    """JSON spec of the model V-FT and stage 3 start from: the checkpoint named by the recipe,
+    or, for a preset, the one pretrained from scratch by rule pretrain_backbone."""
+    if backbone_is_preset(wildcards.dataset):
+        return json.dumps({"source": f"results/{wildcards.dataset}/backbone"})
+    return backbone_spec(wildcards)
+
+
+def initial_backbone_files(wildcards):
+    if backbone_is_preset(wildcards.dataset):
+        return expand(
+            "results/{dataset}/backbone/{file}",
+            dataset=wildcards.dataset,
+            file=["config.json", "model.safetensors"],
+        )
+    return []
+
+
+def finetune_backbone(wildcards):
+    """V-FT starts from the dataset's backbone, TAPT and P-TAPT from the fold's stage 3."""
+    if wildcards.method == "vft":
+        return initial_backbone(wildcards)
+    return json.dumps(
+        {"source": f"results/{wildcards.dataset}/fold{wildcards.fold}/stage3/{wildcards.method}"}
+    )
+
+
+def finetune_backbone_files(wildcards):
+    if wildcards.method == "vft":
+        return initial_backbone_files(wildcards)
+    return expand(
+        "results/{dataset}/fold{fold}/stage3/{method}/{file}",
+        **wildcards,
+        file=["config.json", "model.safetensors"],
+    )
+
+
+def finetune_metrics(wildcards):
+    cfg = dataset_config(wildcards.dataset)
+    return expand(
+        "results/{dataset}/fold{fold}/{method}/seed{seed}/metrics.json",
+        dataset=wildcards.dataset,
+        fold=cfg["folds"],
+        method=cfg["methods"],
+        seed=cfg["seeds"],
+    )

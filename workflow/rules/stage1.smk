@@ -22,7 +22,7 @@ rule stage1:
         "logs/{dataset}/fold{fold}/stage1.log",
     threads: 2
     resources:
-        gpu=1,
+        gpu=TRAINING_GPUS,
     shell:
         "ptapt stage1 --manifest {input.manifest} --fold {input.fold}"
         " --config {params.stage:q} --backbone {params.backbone:q} --labels {params.labels}"

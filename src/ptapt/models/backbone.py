@@ -7,12 +7,44 @@ directory.
 
 from __future__ import annotations
 
+import copy
+import logging
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
-from transformers import AutoConfig, HubertConfig, PretrainedConfig, Wav2Vec2Config, WavLMConfig
+from transformers import (
+    AutoConfig,
+    HubertConfig,
+    HubertModel,
+    PretrainedConfig,
+    PreTrainedModel,
+    Wav2Vec2Config,
+    Wav2Vec2ForPreTraining,
+    Wav2Vec2Model,
+    WavLMConfig,
+    WavLMModel,
+)
+from transformers.utils import logging as hf_logging
 
 from ptapt.errors import PtaptError
 from ptapt.models.frames import ConvLayout
+
+log = logging.getLogger(__name__)
+hf_logging.set_verbosity_error()  # our own strict check reports what matters about loading
+
+BACKBONES = {"wav2vec2": Wav2Vec2Model, "hubert": HubertModel, "wavlm": WavLMModel}
+# Weights of task heads a checkpoint may carry beyond the backbone; loading the backbone alone
+# leaves them out on purpose. Anything else unexpected, and anything missing, is an error.
+HEAD_PREFIXES = (
+    "quantizer.",
+    "project_q.",
+    "project_hid.",
+    "lm_head.",
+    "classifier.",
+    "projector.",
+)
 
 _TINY = dict(
     hidden_size=64,
@@ -69,3 +101,67 @@ def backbone_config(spec: BackboneSpec) -> PretrainedConfig:
 def conv_layout(config: PretrainedConfig) -> ConvLayout:
     """The feature encoder's (kernel, stride) per layer: it fixes the frame count of any input."""
     return list(zip(config.conv_kernel, config.conv_stride, strict=True))
+
+
+def load_backbone(spec: BackboneSpec, **overrides) -> PreTrainedModel:
+    """The backbone alone (Wav2Vec2Model, HubertModel or WavLMModel); `overrides` set config
+    values such as the SpecAugment probabilities."""
+    config = backbone_config(spec)
+    if config.model_type not in BACKBONES:
+        raise PtaptError(
+            f"backbone {spec}: model type {config.model_type!r} is not supported; "
+            f"choose from {sorted(BACKBONES)}"
+        )
+    return _load(BACKBONES[config.model_type], spec, overrides)
+
+
+def load_for_pretraining(spec: BackboneSpec, **overrides) -> Wav2Vec2ForPreTraining:
+    """wav2vec 2.0 with its quantizer and projections, for the contrastive (TAPT) objective."""
+    config = backbone_config(spec)
+    if config.model_type != "wav2vec2":
+        raise PtaptError(
+            f"backbone {spec}: the contrastive objective needs a wav2vec 2.0 model "
+            f"with a quantizer; {config.model_type!r} has none"
+        )
+    return _load(Wav2Vec2ForPreTraining, spec, overrides)
+
+
+def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
+    if spec.preset is not None:  # random init, seeded by the caller
+        config = copy.deepcopy(PRESETS[spec.preset])
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        return cls(config)
+    try:
+        model, info = cls.from_pretrained(
+            spec.source, revision=spec.revision, output_loading_info=True, **overrides
+        )
+    except OSError as err:
+        raise PtaptError(
+            f"backbone {spec.source!r}: cannot load ({err}); give a local directory, or download "
+            "the model first when running offline"
+        ) from None
+    missing = sorted(info["missing_keys"])
+    unexpected = sorted(k for k in info["unexpected_keys"] if not k.startswith(HEAD_PREFIXES))
+    mismatched = sorted(str(k) for k in info["mismatched_keys"])
+    if missing or unexpected or mismatched:
+        if cls is Wav2Vec2ForPreTraining and any(k.startswith("quantizer.") for k in missing):
+            raise PtaptError(
+                f"backbone {spec.source!r} has no quantizer: the contrastive "
+                "objective (TAPT) cannot continue from it"
+            )
+        raise PtaptError(
+            f"backbone {spec.source!r}: weights do not match {cls.__name__}: missing "
+            f"{missing[:8]}, unexpected {unexpected[:8]}, mismatched {mismatched[:8]}"
+        )
+    return model
+
+
+def save_backbone(model: PreTrainedModel, directory: str | Path) -> None:
+    """save_pretrained into a temporary directory, then move each finished file into place."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".save.") as tmp:
+        model.save_pretrained(tmp)
+        for file in Path(tmp).iterdir():
+            shutil.move(str(file), out / file.name)

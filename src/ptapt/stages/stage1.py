@@ -26,7 +26,7 @@ from ptapt.metrics import unweighted_accuracy
 from ptapt.models import wav2vec1
 from ptapt.models.backbone import BackboneSpec, backbone_config, conv_layout
 from ptapt.models.frame_classifier import FrameEmotionModel, FrameModelConfig, save_frame_model
-from ptapt.training.checkpoint import ResumeCheckpoint, fingerprint
+from ptapt.training.checkpoint import ResumeCheckpoint, digest, fingerprint
 from ptapt.training.loop import LoopSettings, pick_device, train
 from ptapt.training.losses import class_weights
 from ptapt.training.schedule import warmup_flat_decay
@@ -78,9 +78,12 @@ def run(
     torch.manual_seed(cfg.seed)
     encoder = wav2vec1.build(cfg.wav2vec1)
     model_cfg = FrameModelConfig(
-        encoder.config, conv_layout(backbone_config(backbone)), list(labels),
-        cfg.head_hidden, cfg.freeze_encoder,
-    )  # fmt: skip
+        encoder.config,
+        conv_layout(backbone_config(backbone)),
+        list(labels),
+        cfg.head_hidden,
+        cfg.freeze_encoder,
+    )
     model = FrameEmotionModel(model_cfg, encoder).to(device)
 
     waves = load_many([r.path for r in train_rows], "loading training audio")
@@ -99,9 +102,10 @@ def run(
         utt_loss = F.cross_entropy(utt_logits.float(), target, weight=weight)
         frame_acc = (frame_logits.argmax(-1) == target[:, None]).float().mean()
         return frame_loss + utt_loss, {
-            "frame_loss": frame_loss.item(), "utterance_loss": utt_loss.item(),
+            "frame_loss": frame_loss.item(),
+            "utterance_loss": utt_loss.item(),
             "frame_acc": frame_acc.item(),
-        }  # fmt: skip
+        }
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
@@ -109,16 +113,30 @@ def run(
         optimizer, cfg.steps, steps_of(cfg.warmup, cfg.steps), steps_of(cfg.flat, cfg.steps)
     )
     settings = LoopSettings(
-        steps=cfg.steps, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
-        log_every=cfg.log_every, amp=cfg.amp,
-    )  # fmt: skip
-    checkpoint = ResumeCheckpoint(
-        work_dir, fingerprint([asdict(cfg), model_cfg.to_dict(), [r.utt_id for r in train_rows]])
+        steps=cfg.steps,
+        seed=cfg.seed,
+        checkpoint_every=cfg.checkpoint_every,
+        log_every=cfg.log_every,
+        amp=cfg.amp,
     )
+    key = fingerprint(
+        [
+            asdict(cfg),
+            model_cfg.to_dict(),
+            [r.utt_id for r in train_rows],
+            digest(waves),
+            digest(model.state_dict().values()),
+        ]
+    )
+    checkpoint = ResumeCheckpoint(work_dir, key)
     curve = train(model, optimizer, scheduler, step_fn, settings, checkpoint, device, "stage 1")
 
-    held = evaluate(model, load_many([r.path for r in held_rows], "loading held-out audio"),
-                    [r.label for r in held_rows], device)  # fmt: skip
+    held = evaluate(
+        model,
+        load_many([r.path for r in held_rows], "loading held-out audio"),
+        [r.label for r in held_rows],
+        device,
+    )
     metrics = {
         **held,
         "held_out": held_from,
@@ -134,8 +152,12 @@ def run(
     write_csv(out / "curve.csv", curve)
     write_json(out / "metrics.json", metrics)
     checkpoint.remove()
-    log.info("stage 1: frame UA %.3f, utterance UA %.3f on %d held-out utterances",
-             held["frame_ua"], held["utterance_ua"], len(held_rows))  # fmt: skip
+    log.info(
+        "stage 1: frame UA %.3f, utterance UA %.3f on %d held-out utterances",
+        held["frame_ua"],
+        held["utterance_ua"],
+        len(held_rows),
+    )
     return metrics
 
 

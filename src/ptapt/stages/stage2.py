@@ -33,7 +33,7 @@ class Stage2Config:
     ks: list[int] = field(default_factory=lambda: [64, 512, 4096])
     niter: int = 20
     max_points_per_centroid: int = 256
-    init: str = "random"
+    init: str = "kmeans++"
     seed: int = 0
     device: str = "auto"
 
@@ -49,12 +49,17 @@ def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_d
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".features.") as tmp:
         features, counts = extract(model, [r.path for r in rows], Path(tmp) / "frames.f16", device)
-        log.info("stage 2: %d frames of %d utterances, dim %d", *features.shape[:1], len(rows),
-                 features.shape[1])  # fmt: skip
+        log.info(
+            "stage 2: %d frames of %d utterances, dim %d",
+            *features.shape[:1],
+            len(rows),
+            features.shape[1],
+        )
         assignments, report = {}, {}
         for k in cfg.ks:
-            centroids = kmeans.fit(features, k, cfg.niter, cfg.seed, cfg.max_points_per_centroid,
-                                   cfg.init, gpu)  # fmt: skip
+            centroids = kmeans.fit(
+                features, k, cfg.niter, cfg.seed, cfg.max_points_per_centroid, cfg.init, gpu
+            )
             ids, inertia = kmeans.assign(features, centroids, gpu=gpu)
             assignments[f"k{k}"] = ids
             report[f"k{k}"] = {"inertia": inertia, **kmeans.quality(ids, labels, counts, cfg.seed)}
@@ -62,8 +67,9 @@ def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_d
         del features
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     with atomic_path(out / "pseudo_labels.npz") as tmp_npz:
-        np.savez_compressed(tmp_npz, utt_ids=np.array([r.utt_id for r in rows]), offsets=offsets,
-                            **assignments)  # fmt: skip
+        np.savez_compressed(
+            tmp_npz, utt_ids=np.array([r.utt_id for r in rows]), offsets=offsets, **assignments
+        )
     write_json(out / "cluster_report.json", report)
     return report
 

@@ -13,6 +13,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ptapt.atomic import atomic_path
@@ -22,6 +23,17 @@ log = logging.getLogger(__name__)
 
 def fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def digest(arrays) -> str:
+    """Content hash of numpy arrays or tensors (training audio, initial weights, labels), so a
+    checkpoint is never resumed on other data or another starting point."""
+    h = hashlib.sha256()
+    for array in arrays:
+        if isinstance(array, torch.Tensor):
+            array = array.detach().cpu().contiguous().view(torch.uint8).numpy()
+        h.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return h.hexdigest()[:16]
 
 
 class ResumeCheckpoint:

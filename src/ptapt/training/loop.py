@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,11 +63,14 @@ def train(
     checkpoint: ResumeCheckpoint,
     device: torch.device,
     desc: str = "training",
+    after_step: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """Run `settings.steps` optimizer steps (resuming if a matching checkpoint exists).
 
     Returns the training curve: one row per `log_every` steps with the mean of every logged
-    figure over those steps, the learning rate and the gradient norm.
+    figure over those steps, the learning rate and the gradient norm. `after_step(done)` runs
+    after every step (stage 4 validates at epoch ends); it must be deterministic, since a
+    resumed run replays the steps after its checkpoint.
     """
     dtype = amp_dtype(settings.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
@@ -82,10 +86,16 @@ def train(
         start, curve, bad_total = state["step"], state["curve"], state["bad_steps"]
         sums, count = defaultdict(float, state["sums"]), state["count"]
     model.train()
-    bar = tqdm(range(start, settings.steps), desc=desc, initial=start, total=settings.steps,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0)  # fmt: skip
+    bar = tqdm(
+        range(start, settings.steps),
+        desc=desc,
+        initial=start,
+        total=settings.steps,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+    )
     for step in bar:
         torch.manual_seed(step_seed(settings.seed, step))
+        np.random.seed(step_seed(settings.seed, step) % 2**32)  # transformers' mask helpers use it
         rng = np.random.default_rng([settings.seed, step])
         optimizer.zero_grad(set_to_none=True)
         finite, logs = True, {}
@@ -119,8 +129,12 @@ def train(
                     f"{desc}: {bad_streak} consecutive non-finite steps (at step {step}); "
                     "lower the learning rate or check the input audio"
                 )
-        scheduler.step()
+        with warnings.catch_warnings():  # a skipped update still moves the schedule on
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            scheduler.step()
         done = step + 1
+        if after_step is not None:
+            after_step(done)
         if count and (done % settings.log_every == 0 or done == settings.steps):
             row = {"step": done, "lr": scheduler.get_last_lr()[0], "skipped": bad_total}
             row.update({k: v / count for k, v in sums.items()})
@@ -128,11 +142,19 @@ def train(
             bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
             sums, count = defaultdict(float), 0
         if done % settings.checkpoint_every == 0 and done < settings.steps:
-            checkpoint.save({
-                "step": done, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "curve": curve, "bad_steps": bad_total, "sums": dict(sums), "count": count,
-            })  # fmt: skip
+            checkpoint.save(
+                {
+                    "step": done,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "curve": curve,
+                    "bad_steps": bad_total,
+                    "sums": dict(sums),
+                    "count": count,
+                }
+            )
     bar.close()
     if bad_total:
         log.warning("%s: %d of %d steps skipped (non-finite)", desc, bad_total, settings.steps)

@@ -1,0 +1,126 @@
+"""Stage 4's utterance classifier: backbone -> mean over valid frames -> ReLU -> Linear.
+
+Fine-tuning modes:
+- partial: the convolutional encoder, feature projection and mask embedding stay fixed, the
+  transformer trains (the paper's code);
+- entire: everything trains;
+- frozen: the backbone is fixed (and run in eval mode); optionally a learned softmax-weighted sum
+  of all hidden layers (SUPERB style) feeds the pooling;
+- lora: LoRA adapters (peft) on the attention q, k and v projections train, the backbone is
+  fixed; adapters are merged into the backbone when saved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import PreTrainedModel
+
+from ptapt.atomic import atomic_path, write_json
+from ptapt.errors import PtaptError
+from ptapt.models.backbone import BackboneSpec, load_backbone, save_backbone
+
+MODES = ("partial", "entire", "frozen", "lora")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    labels: list[str]
+    mode: str = "partial"
+    layer_weights: bool = False  # frozen mode: learned weighted sum of hidden layers
+    lora_rank: int = 8
+    lora_alpha: int = 16
+
+
+class UtteranceClassifier(nn.Module):
+    def __init__(self, backbone: PreTrainedModel, cfg: ClassifierConfig):
+        super().__init__()
+        if cfg.mode not in MODES:
+            raise PtaptError(f"unknown fine-tuning mode {cfg.mode!r}; choose from {MODES}")
+        if cfg.layer_weights and cfg.mode != "frozen":
+            raise PtaptError("layer_weights applies to the frozen mode only")
+        self.config = cfg
+        self.backbone = backbone
+        n_layers = backbone.config.num_hidden_layers + 1
+        self.layer_weights = nn.Parameter(torch.zeros(n_layers)) if cfg.layer_weights else None
+        self.head = nn.Linear(backbone.config.hidden_size, len(cfg.labels))
+        self._apply_mode()
+
+    def _apply_mode(self) -> None:
+        mode, backbone = self.config.mode, self.backbone
+        if mode == "partial":
+            backbone.feature_extractor._freeze_parameters()
+            backbone.feature_projection.requires_grad_(False)
+            backbone.masked_spec_embed.requires_grad_(False)
+        elif mode in ("frozen", "lora"):
+            backbone.requires_grad_(False)
+        if mode == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(r=self.config.lora_rank, lora_alpha=self.config.lora_alpha,
+                              target_modules=["q_proj", "k_proj", "v_proj"])  # fmt: skip
+            self.backbone = get_peft_model(backbone, lora)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.config.mode == "frozen":
+            self.backbone.eval()  # a fixed backbone: no dropout, no SpecAugment
+        return self
+
+    def forward(
+        self, wav: torch.Tensor, attention_mask: torch.Tensor | None, valid: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits (B, classes); `valid` (B, T) marks frames from real samples."""
+        weighted = self.layer_weights is not None
+        out = self.backbone(wav, attention_mask=attention_mask, output_hidden_states=weighted)
+        if weighted:
+            stacked = torch.stack(out.hidden_states, dim=0)
+            weights = F.softmax(self.layer_weights, dim=0).view(-1, 1, 1, 1)
+            hidden = (weights * stacked).sum(dim=0)
+        else:
+            hidden = out.last_hidden_state
+        mask = valid.to(hidden.dtype).unsqueeze(-1)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        return self.head(F.relu(pooled))
+
+    def plain_backbone(self) -> PreTrainedModel:
+        """The backbone with any LoRA adapters merged in."""
+        if self.config.mode == "lora":
+            return self.backbone.merge_and_unload()
+        return self.backbone
+
+
+def save_classifier(model: UtteranceClassifier, directory: Path, extra: dict) -> None:
+    """The backbone (save_pretrained files, so AutoModel loads the directory too),
+    head.safetensors and classifier.json (label order, mode, `extra`)."""
+    save_backbone(model.plain_backbone(), directory)
+    head = {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+    with atomic_path(directory / "head.safetensors") as tmp:
+        save_file({k: v.detach().contiguous() for k, v in head.items()}, str(tmp))
+    write_json(directory / "classifier.json", {**asdict(model.config), **extra})
+
+
+def load_classifier(directory: str | Path) -> UtteranceClassifier:
+    """A saved classifier, ready for inference (LoRA adapters are merged already)."""
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / "classifier.json").read_text())
+    except FileNotFoundError:
+        raise PtaptError(f"{directory}: no classifier.json; not a fine-tuned model") from None
+    cfg = ClassifierConfig(meta["labels"], mode="frozen", layer_weights=meta["layer_weights"])
+    model = UtteranceClassifier(load_backbone(BackboneSpec(source=str(directory))), cfg)
+    head = load_file(str(directory / "head.safetensors"))
+    expected = {k for k in model.state_dict() if not k.startswith("backbone.")}
+    if set(head) != expected:
+        raise PtaptError(
+            f"{directory}/head.safetensors: missing {sorted(expected - set(head))}, "
+            f"unexpected {sorted(set(head) - expected)}"
+        )
+    model.load_state_dict(head, strict=False)  # exactly the non-backbone keys, checked above
+    return model.eval()

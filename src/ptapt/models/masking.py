@@ -1,0 +1,43 @@
+"""Time masks for masked prediction, restricted to valid (non-padded) frames.
+
+transformers' `_compute_mask_indices` draws spans from numpy's global generator (the training
+loop seeds it every step), refuses spans longer than the batch, and may mark a padded frame.
+Here spans are shortened to fit short batches, masks never cover padding, and every utterance
+gets at least one masked span, so clips shorter than a span still train.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices
+
+from ptapt.models.frames import ConvLayout, num_frames
+
+
+def valid_frames(lengths: np.ndarray, layout: ConvLayout) -> np.ndarray:
+    """(B, T) bool: frame t of item b comes from real samples, T = frames of the longest."""
+    counts = np.array([num_frames(int(n), layout) for n in lengths])
+    return np.arange(counts.max())[None, :] < counts[:, None]
+
+
+def time_mask(valid: np.ndarray, prob: float, span: int, min_masks: int) -> np.ndarray:
+    """(B, T) bool mask of spans over valid frames only; at least one span per item."""
+    batch, frames = valid.shape
+    span = max(1, min(span, frames))
+    mask = (
+        _compute_mask_indices(
+            (batch, frames),
+            prob,
+            span,
+            attention_mask=torch.from_numpy(valid).long(),
+            min_masks=min_masks,
+        )
+        & valid
+    )
+    for row in np.flatnonzero(~mask.any(axis=1)):
+        n_valid = int(valid[row].sum())
+        width = min(span, n_valid)
+        start = np.random.randint(0, n_valid - width + 1)
+        mask[row, start : start + width] = True
+    return mask

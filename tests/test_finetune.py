@@ -1,0 +1,195 @@
+"""Stage 4: fine-tuning modes, determinism, validation, saved models, summary, leakage."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import BACKBONE, LABELS
+from ptapt import leakage
+from ptapt.errors import PtaptError
+from ptapt.models.backbone import load_backbone
+from ptapt.models.classifier import ClassifierConfig, UtteranceClassifier, load_classifier
+from ptapt.stages import finetune, summarize
+
+FINETUNE = finetune.FinetuneConfig(
+    epochs=2,
+    batch_size=16,
+    lr=5e-4,
+    max_train_seconds=3,
+    mask_feature_length=8,
+    log_every=5,
+    checkpoint_every=1000,
+    device="cpu",
+)
+
+
+@pytest.fixture(scope="module")
+def run_twice(fold, tmp_path_factory):
+    work, _, _ = fold
+    out = tmp_path_factory.mktemp("finetune")
+    args = (
+        str(work / "manifest.tsv"),
+        str(work / "fold1.json"),
+        BACKBONE,
+        "vft",
+        3,
+        FINETUNE,
+        LABELS,
+    )
+    first = finetune.run(*args, str(out / "a"), str(out / "wa"))
+    second = finetune.run(*args, str(out / "b"), str(out / "wb"))
+    return out, first, second
+
+
+def test_same_seed_same_numbers(run_twice):
+    out, first, second = run_twice
+    assert (out / "a/metrics.json").read_text() == (out / "b/metrics.json").read_text()
+    assert (out / "a/predictions.tsv").read_text() == (out / "b/predictions.tsv").read_text()
+    assert first == second
+
+
+def test_outputs_and_metrics(run_twice, fold):
+    out, metrics, _ = run_twice
+    _, f, _ = fold
+    assert metrics["n_train"] == len(f.train) and sum(metrics["counts"].values()) == len(f.test)
+    assert 0 <= metrics["ua"] <= 1 and metrics["selected_epoch"] == FINETUNE.epochs
+    assert np.array(metrics["confusion"]).sum() == len(f.test)
+    rows = (out / "a/predictions.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == [
+        "utt_id",
+        "label",
+        "prediction",
+        "p_neu",
+        "p_hap",
+        "p_ang",
+        "p_sad",
+    ]
+    assert [r.split("\t")[0] for r in rows[1:]] == f.test
+    for row in rows[1:]:
+        probs = [float(p) for p in row.split("\t")[3:]]
+        assert abs(sum(probs) - 1) < 1e-4
+        assert row.split("\t")[2] == LABELS[int(np.argmax(probs))]
+    assert (out / "a/train_ids.txt").read_text().split() == f.train
+
+
+def test_saved_model_reproduces_the_predictions(run_twice, fold):
+    out, _, _ = run_twice
+    work, f, by_id = fold
+    model = load_classifier(out / "a/model")
+    assert model.config.labels == LABELS
+    rows = [line.split("\t") for line in (out / "a/predictions.tsv").read_text().splitlines()[1:4]]
+    layout = list(
+        zip(model.backbone.config.conv_kernel, model.backbone.config.conv_stride, strict=True)
+    )
+    probs = finetune.predict(model, [by_id[r[0]] for r in rows], layout, torch.device("cpu"))
+    expected = np.array([[float(p) for p in r[3:]] for r in rows])
+    assert np.allclose(probs, expected, atol=1e-5)
+
+
+def test_validation_selects_the_best_epoch(fold, tmp_path):
+    work, f, _ = fold
+    assert f.valid  # the fold fixture holds out 15 % for validation
+    metrics = finetune.run(
+        str(work / "manifest.tsv"),
+        str(work / "fold1.json"),
+        BACKBONE,
+        "vft",
+        0,
+        replace(FINETUNE, epochs=3),
+        LABELS,
+        str(tmp_path / "o"),
+        str(tmp_path / "w"),
+    )
+    history = {int(k): v for k, v in metrics["valid_ua_per_epoch"].items()}
+    assert sorted(history) == [1, 2, 3]
+    assert history[metrics["selected_epoch"]] == max(history.values())
+    assert not (tmp_path / "w/best.pt").exists()
+
+
+def trainable_names(mode: str, **kw) -> set[str]:
+    torch.manual_seed(0)
+    model = UtteranceClassifier(load_backbone(BACKBONE), ClassifierConfig(LABELS, mode, **kw))
+    return model, {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("mode", ["partial", "entire", "frozen", "lora"])
+def test_modes_train_what_they_should(mode):
+    model, names = trainable_names(mode, layer_weights=mode == "frozen")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    wav = torch.randn(2, 16000)
+    valid = torch.ones(2, 49, dtype=torch.bool)
+    loss = torch.nn.functional.cross_entropy(model(wav, None, valid), torch.tensor([0, 1]))
+    loss.backward()
+    optimizer.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed <= names  # nothing frozen moved
+    heads = {"head.weight", "head.bias"}
+    if mode == "partial":
+        assert not any(n.startswith("backbone.feature_extractor") for n in names)
+        assert not any(n.startswith("backbone.feature_projection") for n in names)
+        assert any(n.startswith("backbone.encoder.layers") for n in changed)
+    elif mode == "entire":
+        assert any(n.startswith("backbone.feature_extractor") for n in changed)
+    elif mode == "frozen":
+        assert names == heads | {"layer_weights"} and changed == names
+    else:
+        assert names - heads and all("lora_" in n for n in names - heads)
+        assert {n.split(".")[-2] for n in names - heads} <= {"lora_A", "lora_B"} | {"default"}
+        assert any(n.endswith(("q_proj.lora_A.default.weight",)) for n in names)
+
+
+def test_layer_weights_need_the_frozen_mode():
+    with pytest.raises(PtaptError, match="frozen mode only"):
+        trainable_names("partial", layer_weights=True)
+
+
+def test_summary_arithmetic(tmp_path):
+    # UA per (fold, seed) for one method; WA and F1 follow with offsets.
+    ua = {(1, 0): 0.60, (2, 0): 0.70, (3, 0): 0.80, (1, 1): 0.62, (2, 1): 0.68, (3, 1): 0.86}
+    paths = []
+    for (fold, seed), value in ua.items():
+        path = tmp_path / f"m{fold}{seed}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "method": "tapt",
+                    "fold": fold,
+                    "seed": seed,
+                    "ua": value,
+                    "wa": value - 0.1,
+                    "macro_f1": value - 0.2,
+                }
+            )
+        )
+        paths.append(str(path))
+    table = summarize.run(paths, str(tmp_path / "runs.csv"), str(tmp_path / "summary.csv"))
+    header, row = (tmp_path / "summary.csv").read_text().splitlines()
+    summary = dict(zip(header.split(","), row.split(","), strict=True))
+    assert float(summary["ua_mean"]) == 71.0 and float(summary["wa_mean"]) == 61.0
+    assert float(summary["f1_mean"]) == 51.0
+    assert float(summary["ua_fold_std"]) == round(np.sqrt((100 + 4 + 144) / 3), 2)  # folds 61 69 83
+    assert float(summary["ua_run_std"]) == 1.0  # seed means 70 and 72
+    assert [float(summary[f"ua_fold{f}"]) for f in (1, 2, 3)] == [61.0, 69.0, 83.0]
+    assert (summary["n_folds"], summary["n_seeds"]) == ("3", "2")
+    assert "tapt" in table and len((tmp_path / "runs.csv").read_text().splitlines()) == 7
+    with pytest.raises(PtaptError, match="missing"):
+        summarize.run(paths[:-1], str(tmp_path / "r.csv"), str(tmp_path / "s.csv"))
+
+
+def test_leakage_guard(tmp_path):
+    root = tmp_path / "results/ds"
+    (root / "folds").mkdir(parents=True)
+    (root / "folds/fold1.json").write_text(json.dumps({"test": ["a", "b"], "train": ["c", "d"]}))
+    (root / "fold1/stage1").mkdir(parents=True)
+    (root / "fold1/stage1/train_ids.txt").write_text("c\nd\n")
+    np.savez(root / "fold1/stage1/pseudo_labels.npz", utt_ids=np.array(["c", "d"]))
+    assert len(leakage.check(root)) == 2
+    (root / "fold1/vft/seed0").mkdir(parents=True)
+    (root / "fold1/vft/seed0/train_ids.txt").write_text("c\nb\n")
+    with pytest.raises(PtaptError, match="seed0/train_ids.txt: trained on 1 test utterance"):
+        leakage.check(root)

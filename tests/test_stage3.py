@@ -1,0 +1,241 @@
+"""Stage 3 on a tiny backbone: TAPT and P-TAPT learn, survive short clips and NaNs, resume,
+load strictly, and never see test audio."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModel, Wav2Vec2Config, Wav2Vec2Model
+
+from conftest import BACKBONE
+from ptapt.data.buckets import crop_batch
+from ptapt.data.pseudo_labels import PseudoLabels
+from ptapt.errors import PtaptError
+from ptapt.models import contrastive
+from ptapt.models.backbone import BackboneSpec, load_backbone, load_for_pretraining
+from ptapt.models.frames import num_frames
+from ptapt.stages import stage3
+from ptapt.training import checkpoint as checkpoint_module
+
+TAPT = stage3.TaptConfig(
+    steps=50,
+    lr=1e-3,
+    warmup=0.1,
+    batch_seconds=20,
+    log_every=10,
+    checkpoint_every=20,
+    mask_prob=0.5,
+    loss_reduction="mean",
+    device="cpu",
+)
+PTAPT = stage3.PtaptConfig(
+    steps=300,
+    lr=2e-3,
+    warmup=0.1,
+    batch_seconds=20,
+    log_every=50,
+    checkpoint_every=100,
+    mask_prob=0.5,
+    device="cpu",
+)
+
+
+@pytest.fixture(scope="module")
+def audio(fold):
+    """A quarter of the fold's training utterances (stage 3 reads only the fold's train ids)."""
+    work, _, _ = fold
+    full = stage3.fold_audio(str(work / "manifest.tsv"), str(work / "fold1.json"))
+    return stage3.Audio(full.ids[::4], full.waves[::4])
+
+
+@pytest.fixture(scope="module")
+def tapt_run(audio, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tapt")
+    metrics = stage3.run_tapt(audio, BACKBONE, TAPT, str(out / "out"), str(out / "work"))
+    return out / "out", metrics
+
+
+@pytest.fixture(scope="module")
+def ptapt_run(audio, stage12, tmp_path_factory):
+    work, _, _ = stage12
+    out = tmp_path_factory.mktemp("ptapt")
+    labels = str(work / "stage2/pseudo_labels.npz")
+    metrics = stage3.run_ptapt(audio, BACKBONE, labels, PTAPT, str(out / "out"), str(out / "work"))
+    return out / "out", metrics, labels
+
+
+def curve(path):
+    lines = (path / "curve.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    return [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:]]
+
+
+def test_tapt_contrastive_loss_falls(tapt_run):
+    out, metrics = tapt_run
+    rows = curve(out)
+    assert len(rows) == TAPT.steps // TAPT.log_every
+    assert rows[-1]["contrastive"] < rows[0]["contrastive"]
+    assert metrics["last_loss"] < metrics["first_loss"]
+    assert {"accuracy", "perplexity", "temperature", "grad_norm", "diversity"} <= rows[0].keys()
+    assert rows[0]["temperature"] > rows[-1]["temperature"]  # Gumbel annealing
+
+
+def test_ptapt_masked_accuracy_beats_the_majority_cluster(ptapt_run):
+    out, metrics, labels_path = ptapt_run
+    labels = PseudoLabels(labels_path)
+    for k, ids in zip(labels.ks, labels.labels, strict=True):
+        majority = np.bincount(ids).max() / len(ids)
+        assert metrics["final"][f"acc_k{k}"] > majority, (k, majority)
+    assert metrics["last_loss"] < metrics["first_loss"]
+
+
+def test_outputs_are_backbones_that_automodel_loads(tapt_run, ptapt_run):
+    for out in (tapt_run[0], ptapt_run[0]):
+        model = AutoModel.from_pretrained(out)
+        assert isinstance(model, Wav2Vec2Model)
+        assert not any(k.startswith("quantizer") for k in load_file(str(out / "model.safetensors")))
+
+
+def test_only_training_ids_are_used(tapt_run, ptapt_run, audio, fold):
+    _, f, _ = fold
+    for out in (tapt_run[0], ptapt_run[0]):
+        trained = (out / "train_ids.txt").read_text().split()
+        assert trained == audio.ids and set(trained) <= set(f.train)
+        assert not set(trained) & set(f.test)
+
+
+def test_ptapt_freezes_the_convolutional_encoder(ptapt_run):
+    out, _, _ = ptapt_run
+    torch.manual_seed(PTAPT.seed)  # same seed and preset: the starting weights
+    start = load_backbone(BACKBONE, **stage3.SPEC_OVERRIDES).state_dict()
+    trained = load_file(str(out / "model.safetensors"))
+    for key, value in trained.items():
+        frozen = key.startswith(("feature_extractor.", "feature_projection.", "masked_spec_embed"))
+        assert torch.equal(value, start[key]) == frozen, key
+
+
+def test_a_clip_shorter_than_a_mask_span_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    clip = stage3.Audio(["short"], [rng.standard_normal(3200).astype(np.float32) * 0.1])  # 0.2 s
+    frames = num_frames(3200, [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2)
+    assert frames < PTAPT.mask_length
+    cfg = replace(TAPT, steps=3, mask_length=10)
+    stage3.run_tapt(clip, BACKBONE, cfg, str(tmp_path / "t"), str(tmp_path / "wt"))
+    npz = tmp_path / "labels.npz"
+    np.savez(
+        npz, utt_ids=np.array(["short"]), offsets=np.array([0, frames]), k4=np.arange(frames) % 4
+    )
+    metrics = stage3.run_ptapt(
+        clip, BACKBONE, str(npz), replace(PTAPT, steps=3), str(tmp_path / "p"), str(tmp_path / "wp")
+    )
+    assert metrics["skipped_steps"] == 0 and np.isfinite(metrics["last_loss"])
+
+
+def test_a_nan_loss_is_skipped_and_counted(audio, tmp_path, monkeypatch):
+    real = contrastive.contrastive_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(*args, **kwargs):
+        loss, logs = real(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan"), logs) if calls["n"] == 3 else (loss, logs)
+
+    monkeypatch.setattr(stage3, "contrastive_loss", sometimes_nan)
+    cfg = replace(TAPT, steps=6, log_every=3)
+    metrics = stage3.run_tapt(audio, BACKBONE, cfg, str(tmp_path / "o"), str(tmp_path / "w"))
+    assert metrics["skipped_steps"] == 1 and np.isfinite(metrics["last_loss"])
+
+    def always_nan(*args, **kwargs):
+        loss, logs = real(*args, **kwargs)
+        return loss * float("nan"), logs
+
+    monkeypatch.setattr(stage3, "contrastive_loss", always_nan)
+    with pytest.raises(PtaptError, match="3 consecutive non-finite steps"):
+        stage3.run_tapt(
+            audio,
+            BACKBONE,
+            replace(cfg, max_bad_steps=3),
+            str(tmp_path / "o2"),
+            str(tmp_path / "w2"),
+        )
+
+
+class Killed(Exception):
+    pass
+
+
+def test_interrupted_ptapt_resumes_to_the_same_weights(audio, stage12, tmp_path, monkeypatch):
+    work, _, _ = stage12
+    labels = str(work / "stage2/pseudo_labels.npz")
+    cfg = replace(PTAPT, steps=30, checkpoint_every=10, log_every=10)
+    stage3.run_ptapt(audio, BACKBONE, labels, cfg, str(tmp_path / "a"), str(tmp_path / "wa"))
+    save = checkpoint_module.ResumeCheckpoint.save
+
+    def save_then_die(self, state):
+        save(self, state)
+        if state["step"] == 20:
+            raise Killed
+
+    monkeypatch.setattr(checkpoint_module.ResumeCheckpoint, "save", save_then_die)
+    with pytest.raises(Killed):
+        stage3.run_ptapt(audio, BACKBONE, labels, cfg, str(tmp_path / "b"), str(tmp_path / "wb"))
+    monkeypatch.setattr(checkpoint_module.ResumeCheckpoint, "save", save)
+    stage3.run_ptapt(audio, BACKBONE, labels, cfg, str(tmp_path / "b"), str(tmp_path / "wb"))
+    a = load_file(str(tmp_path / "a/model.safetensors"))
+    b = load_file(str(tmp_path / "b/model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "a/curve.csv").read_text() == (tmp_path / "b/curve.csv").read_text()
+
+
+def test_loading_is_strict(tapt_run, tmp_path):
+    out, _ = tapt_run
+    weights = load_file(str(out / "model.safetensors"))
+    del weights["encoder.layer_norm.weight"]
+    (tmp_path / "config.json").write_text((out / "config.json").read_text())
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    with pytest.raises(PtaptError, match=r"missing \['encoder.layer_norm.weight'\]"):
+        load_backbone(BackboneSpec(source=str(tmp_path)))
+    with pytest.raises(PtaptError, match="has no quantizer"):  # a backbone-only save
+        load_for_pretraining(BackboneSpec(source=str(out)))
+    with pytest.raises(PtaptError, match="needs a wav2vec 2.0 model"):
+        load_for_pretraining(BackboneSpec(preset="tiny-hubert"))
+    with pytest.raises(PtaptError, match="cannot load"):
+        load_backbone(BackboneSpec(source=str(tmp_path / "absent")))
+
+
+def test_crop_labels_are_the_full_utterance_frames():
+    """A crop starting at a multiple of the stride sees exactly frames start/320.. of the whole
+    utterance: same labels, and (with a per-frame normalised encoder) the same features."""
+    config = Wav2Vec2Config(
+        conv_dim=(8,) * 7,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        feat_extract_norm="layer",
+        conv_bias=True,
+    )
+    torch.manual_seed(0)
+    encoder = Wav2Vec2Model(config).feature_extractor.eval()
+    layout = list(zip(config.conv_kernel, config.conv_stride, strict=True))
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        n = int(rng.integers(800, 40000))
+        wave = rng.standard_normal(n).astype(np.float32)
+        total = num_frames(n, layout)
+        labels = PseudoLabels.__new__(PseudoLabels)
+        labels.ks, labels.ids, labels.offsets = [total], {"u": 0}, np.array([0, total])
+        labels.labels = [np.arange(total)]
+        max_samples = int(rng.integers(400, n + 1))
+        batch, lengths, starts = crop_batch([wave], max_samples, 320, rng)
+        frames = np.array([num_frames(int(lengths[0]), layout)])
+        (target,) = labels.targets(["u"], starts, frames, 320)
+        first = starts[0] // 320
+        assert starts[0] % 320 == 0 and first + frames[0] <= total
+        assert target[0].tolist() == list(range(first, first + frames[0]))
+        with torch.no_grad():
+            full = encoder(torch.from_numpy(wave)[None])[0].T
+            crop = encoder(torch.from_numpy(batch))[0].T
+        assert torch.allclose(crop, full[first : first + frames[0]], atol=1e-5)

@@ -1,0 +1,28 @@
+# Reports: the leakage guard, runs.csv and ptapt_summary.csv.
+
+
+rule check_leakage:
+    input:
+        finetune_metrics,
+    output:
+        "results/{dataset}/leakage_check.txt",
+    log:
+        "logs/{dataset}/check_leakage.log",
+    localrule: True
+    shell:
+        "ptapt check-leakage --results results/{wildcards.dataset} > {output} 2> {log}"
+
+
+rule summarize:
+    input:
+        metrics=finetune_metrics,
+        leakage="results/{dataset}/leakage_check.txt",
+    output:
+        runs="results/{dataset}/runs.csv",
+        summary="results/{dataset}/ptapt_summary.csv",
+    log:
+        "logs/{dataset}/summarize.log",
+    localrule: True
+    shell:
+        "ptapt summarize --runs {output.runs} --summary {output.summary} {input.metrics}"
+        " > {log} 2>&1"

@@ -1,0 +1,42 @@
+# Stage 4: utterance-level fine-tuning and testing per dataset, fold, method and seed.
+
+FINETUNED = [
+    "metrics.json",
+    "predictions.tsv",
+    "train_ids.txt",
+    "curve.csv",
+    "model/config.json",
+    "model/model.safetensors",
+    "model/head.safetensors",
+    "model/classifier.json",
+]
+
+
+rule finetune:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        fold="results/{dataset}/folds/fold{fold}.json",
+        backbone=finetune_backbone_files,
+    output:
+        expand(
+            "results/{{dataset}}/fold{{fold}}/{{method}}/seed{{seed}}/{file}", file=FINETUNED
+        ),
+    params:
+        stage=stage_config("finetune"),
+        backbone=finetune_backbone,
+        labels=",".join(config["labels"]),
+        out_dir=output_dir,
+        work_dir="checkpoints/{dataset}/fold{fold}/{method}/seed{seed}",
+    log:
+        "logs/{dataset}/fold{fold}/{method}/seed{seed}.log",
+    wildcard_constraints:
+        method="vft|tapt|ptapt",
+        seed=r"\d+",
+    threads: 2
+    resources:
+        gpu=TRAINING_GPUS,
+    shell:
+        "ptapt finetune --manifest {input.manifest} --fold {input.fold}"
+        " --backbone {params.backbone:q} --method {wildcards.method} --seed {wildcards.seed}"
+        " --config {params.stage:q} --labels {params.labels} --out-dir {params.out_dir}"
+        " --work-dir {params.work_dir} --threads {threads} > {log} 2>&1"
