@@ -10,6 +10,11 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# Rules run `python -m ptapt` from this checkout, in the project's venv or in a conda
+# environment of envs/ (which holds the dependencies; Snakemake clears PYTHONPATH there).
+shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src"; ')
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/stage1.smk"
@@ -22,4 +27,6 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        expand("results/{dataset}/ptapt_summary.csv", dataset=config["default_datasets"]),
+        expand(
+            "results/{dataset}/ptapt_summary.csv", dataset=config["default_datasets"]
+        ),

@@ -61,7 +61,7 @@ def stage12(fold):
     return work, s1, s2
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli_env() -> dict:
     """Environment for subprocesses: the interpreter's bin dir first, so `ptapt` resolves."""
     env = dict(os.environ)

@@ -60,27 +60,71 @@ def write_config(workdir, config=TINY):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def test_default_target_builds_every_configured_fold(tmp_path, cli_env):
-    write_config(tmp_path)
-    run = snakemake(tmp_path, cli_env)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, cli_env):
+    """A working directory where the default target was built once."""
+    workdir = tmp_path_factory.mktemp("dag")
+    write_config(workdir)
+    run = snakemake(workdir, cli_env)
     assert run.returncode == 0, run.stderr[-3000:]
-    manifest = (tmp_path / "results/mini/manifest.tsv").read_text().splitlines()
+    return workdir
+
+
+def test_default_target_builds_every_configured_fold(built):
+    manifest = (built / "results/mini/manifest.tsv").read_text().splitlines()
     assert len(manifest) == 1 + 60 and "resources/mini/corpus/Session1" in manifest[1]
-    assert "session" in (tmp_path / "logs/mini/manifest.log").read_text()
-    assert sorted(p.name for p in (tmp_path / "results/mini/folds").iterdir()) == [
+    assert "session" in (built / "logs/mini/manifest.log").read_text()
+    assert sorted(p.name for p in (built / "results/mini/folds").iterdir()) == [
         "fold1.json",
         "fold3.json",
     ]
-    fold3 = json.loads((tmp_path / "results/mini/folds/fold3.json").read_text())
+    fold3 = json.loads((built / "results/mini/folds/fold3.json").read_text())
     assert fold3["test"] and all(u.startswith("Ses03") for u in fold3["test"])
     for fold in (1, 3):
-        assert "stage 1" in (tmp_path / f"logs/mini/fold{fold}/stage1.log").read_text()
-    assert not (tmp_path / "results/mini/fold2").exists()
-    check_summary(tmp_path / "results/mini")
-    leakage = (tmp_path / "results/mini/leakage_check.txt").read_text().splitlines()
+        assert "stage 1" in (built / f"logs/mini/fold{fold}/stage1.log").read_text()
+    assert not (built / "results/mini/fold2").exists()
+    check_summary(built / "results/mini")
+    leakage = (built / "results/mini/leakage_check.txt").read_text().splitlines()
     assert len(leakage) == 2 * 7 + 1 and all(line.startswith("ok ") for line in leakage)
-    again = snakemake(tmp_path, cli_env)
-    assert again.returncode == 0 and "Nothing to be done" in again.stderr
+
+
+def planned(run) -> dict[str, int]:
+    """Job counts per rule from a dry run's job-stats table."""
+    stats = run.stdout.split("Job stats:")[1].split("\n\n")[0]
+    rows = [line.split() for line in stats.strip().splitlines()[2:]]
+    return {name: int(count) for name, count in rows if name != "total"}
+
+
+def test_a_second_run_has_nothing_to_do(built, cli_env):
+    run = snakemake(built, cli_env)
+    assert run.returncode == 0 and "Nothing to be done" in run.stderr + run.stdout
+
+
+def test_changing_the_k_list_reruns_stage2_and_what_follows(built, cli_env):
+    config = json.loads(json.dumps(TINY))
+    config["recipes"]["mini"]["stage2"]["ks"] = [4, 6]
+    write_config(built, config)
+    try:
+        run = snakemake(built, cli_env, "-n")
+    finally:
+        write_config(built)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert planned(run) == {
+        "stage2": 2,
+        "ptapt": 2,
+        "finetune": 2,
+        "check_leakage": 1,
+        "summarize": 1,
+        "all": 1,
+    }
+    assert "Params have changed" in run.stdout
+
+
+def test_forcing_one_rule_or_one_file(built, cli_env):
+    run = snakemake(built, cli_env, "-n", "-R", "tapt")
+    assert planned(run) == {"tapt": 2, "finetune": 2, "check_leakage": 1, "summarize": 1, "all": 1}
+    run = snakemake(built, cli_env, "-n", "-f", "results/mini/fold3/stage2/pseudo_labels.npz")
+    assert planned(run) == {"stage2": 1}
 
 
 def check_summary(results):

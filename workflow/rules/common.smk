@@ -1,19 +1,18 @@
 # Configuration validation and the helpers every rule file uses.
 
-import glob
 import json
 import os
+import shutil
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-
 validate(config, "../schemas/config.schema.yaml")
 
-# GPUs a training job holds: one where this machine has an NVIDIA GPU, none on a CPU-only
+# GPUs a training job holds: one where an NVIDIA driver is installed, none on a CPU-only
 # machine (so CPU jobs are not serialised by the profile's GPU limit). profiles/slurm sets it
 # explicitly for the compute nodes.
-TRAINING_GPUS = 1 if glob.glob("/dev/nvidia[0-9]*") else 0
+TRAINING_GPUS = 1 if shutil.which("nvidia-smi") else 0
 
 
 wildcard_constraints:
@@ -58,7 +57,11 @@ def synthetic_config(wildcards):
 
 
 def count_check_flag(wildcards):
-    return "" if dataset_config(wildcards.dataset)["expect_counts"] else "--no-expect-counts"
+    return (
+        ""
+        if dataset_config(wildcards.dataset)["expect_counts"]
+        else "--no-expect-counts"
+    )
 
 
 def split_config(wildcards):
@@ -137,7 +140,9 @@ def finetune_backbone(wildcards):
     if wildcards.method == "vft":
         return initial_backbone(wildcards)
     return json.dumps(
-        {"source": f"results/{wildcards.dataset}/fold{wildcards.fold}/stage3/{wildcards.method}"}
+        {
+            "source": f"results/{wildcards.dataset}/fold{wildcards.fold}/stage3/{wildcards.method}"
+        }
     )
 
 
@@ -160,3 +165,8 @@ def finetune_metrics(wildcards):
         method=cfg["methods"],
         seed=cfg["seeds"],
     )
+
+
+def software_env(wildcards):
+    """The conda environment file of every rule (used with --sdm conda only)."""
+    return f"../../envs/{config['software_env']}.yaml"

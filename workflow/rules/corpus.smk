@@ -4,13 +4,15 @@
 rule synth_corpus:
     output:
         directory("resources/{dataset}/corpus"),
-    params:
-        synthetic=synthetic_config,
     log:
         "logs/{dataset}/synth_corpus.log",
+    conda:
+        software_env
     threads: 2
+    params:
+        synthetic=synthetic_config,
     shell:
-        "ptapt synth-corpus --out {output} --preset {params.synthetic[preset]}"
+        "python -m ptapt synth-corpus --out {output} --preset {params.synthetic[preset]}"
         " --seed {params.synthetic[seed]} --jobs {threads} > {log} 2>&1"
 
 
@@ -19,14 +21,16 @@ rule manifest:
         corpus_input,
     output:
         "results/{dataset}/manifest.tsv",
+    log:
+        "logs/{dataset}/manifest.log",
+    conda:
+        software_env
     params:
         corpus=lambda wildcards: dataset_config(wildcards.dataset)["corpus"],
         root=corpus_root,
         count_check=count_check_flag,
-    log:
-        "logs/{dataset}/manifest.log",
     shell:
-        "ptapt manifest --corpus {params.corpus} --root {params.root} --out {output}"
+        "python -m ptapt manifest --corpus {params.corpus} --root {params.root} --out {output}"
         " {params.count_check} > {log} 2>&1"
 
 
@@ -35,12 +39,14 @@ rule folds:
         "results/{dataset}/manifest.tsv",
     output:
         "results/{dataset}/folds/fold{fold}.json",
+    log:
+        "logs/{dataset}/folds/fold{fold}.log",
+    conda:
+        software_env
     params:
         split=split_config,
         out_dir=output_dir,
-    log:
-        "logs/{dataset}/folds/fold{fold}.log",
     shell:
-        "ptapt folds --manifest {input} --out-dir {params.out_dir} --fold {wildcards.fold}"
+        "python -m ptapt folds --manifest {input} --out-dir {params.out_dir} --fold {wildcards.fold}"
         " --scheme {params.split[scheme]} --valid-share {params.split[valid_share]}"
         " --seed {params.split[seed]} > {log} 2>&1"

@@ -9,8 +9,10 @@ rule check_leakage:
     log:
         "logs/{dataset}/check_leakage.log",
     localrule: True
+    conda:
+        software_env
     shell:
-        "ptapt check-leakage --results results/{wildcards.dataset} > {output} 2> {log}"
+        "python -m ptapt check-leakage --results results/{wildcards.dataset} > {output} 2> {log}"
 
 
 rule summarize:
@@ -23,6 +25,8 @@ rule summarize:
     log:
         "logs/{dataset}/summarize.log",
     localrule: True
+    conda:
+        software_env
     shell:
-        "ptapt summarize --runs {output.runs} --summary {output.summary} {input.metrics}"
+        "python -m ptapt summarize --runs {output.runs} --summary {output.summary} {input.metrics}"
         " > {log} 2>&1"

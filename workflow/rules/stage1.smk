@@ -12,19 +12,21 @@ rule stage1:
         metrics="results/{dataset}/fold{fold}/stage1/metrics.json",
         train_ids="results/{dataset}/fold{fold}/stage1/train_ids.txt",
         curve="results/{dataset}/fold{fold}/stage1/curve.csv",
+    log:
+        "logs/{dataset}/fold{fold}/stage1.log",
+    conda:
+        software_env
+    threads: 2
+    resources:
+        gpu=TRAINING_GPUS,
     params:
         stage=stage_config("stage1"),
         backbone=backbone_spec,
         labels=",".join(config["labels"]),
         out_dir=output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/stage1",
-    log:
-        "logs/{dataset}/fold{fold}/stage1.log",
-    threads: 2
-    resources:
-        gpu=TRAINING_GPUS,
     shell:
-        "ptapt stage1 --manifest {input.manifest} --fold {input.fold}"
+        "python -m ptapt stage1 --manifest {input.manifest} --fold {input.fold}"
         " --config {params.stage:q} --backbone {params.backbone:q} --labels {params.labels}"
         " --out-dir {params.out_dir} --work-dir {params.work_dir} --threads {threads}"
         " > {log} 2>&1"

@@ -10,14 +10,16 @@ rule stage2:
     output:
         labels="results/{dataset}/fold{fold}/stage2/pseudo_labels.npz",
         report="results/{dataset}/fold{fold}/stage2/cluster_report.json",
+    log:
+        "logs/{dataset}/fold{fold}/stage2.log",
+    conda:
+        software_env
+    threads: 4
     params:
         stage=stage_config("stage2"),
         stage1_dir=lambda wildcards, input: os.path.dirname(input.model),
         out_dir=output_dir,
-    log:
-        "logs/{dataset}/fold{fold}/stage2.log",
-    threads: 4
     shell:
-        "ptapt stage2 --manifest {input.manifest} --fold {input.fold}"
+        "python -m ptapt stage2 --manifest {input.manifest} --fold {input.fold}"
         " --stage1 {params.stage1_dir} --config {params.stage:q}"
         " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

@@ -1,6 +1,12 @@
 # Stage 3: continued pretraining per fold (TAPT, P-TAPT), and the demo backbone's pretraining.
 
-PRETRAINED = ["config.json", "model.safetensors", "metrics.json", "train_ids.txt", "curve.csv"]
+PRETRAINED = [
+    "config.json",
+    "model.safetensors",
+    "metrics.json",
+    "train_ids.txt",
+    "curve.csv",
+]
 
 
 rule synth_generic_corpus:
@@ -8,9 +14,11 @@ rule synth_generic_corpus:
         directory("resources/generic"),
     log:
         "logs/synth_generic_corpus.log",
+    conda:
+        software_env
     threads: 2
     shell:
-        "ptapt synth-corpus --out {output} --preset generic --seed 0 --jobs {threads}"
+        "python -m ptapt synth-corpus --out {output} --preset generic --seed 0 --jobs {threads}"
         " > {log} 2>&1"
 
 
@@ -19,18 +27,20 @@ rule pretrain_backbone:
         "resources/generic",
     output:
         expand("results/{{dataset}}/backbone/{file}", file=PRETRAINED),
+    log:
+        "logs/{dataset}/pretrain_backbone.log",
+    conda:
+        software_env
+    threads: 2
+    resources:
+        gpu=TRAINING_GPUS,
     params:
         stage=stage_config("backbone_pretraining"),
         backbone=backbone_spec,
         out_dir=output_dir,
         work_dir="checkpoints/{dataset}/backbone",
-    log:
-        "logs/{dataset}/pretrain_backbone.log",
-    threads: 2
-    resources:
-        gpu=TRAINING_GPUS,
     shell:
-        "ptapt stage3 --method tapt --audio-dir {input} --backbone {params.backbone:q}"
+        "python -m ptapt stage3 --method tapt --audio-dir {input} --backbone {params.backbone:q}"
         " --keep-pretraining-head --config {params.stage:q} --out-dir {params.out_dir}"
         " --work-dir {params.work_dir} --threads {threads} > {log} 2>&1"
 
@@ -42,18 +52,20 @@ rule tapt:
         backbone=initial_backbone_files,
     output:
         expand("results/{{dataset}}/fold{{fold}}/stage3/tapt/{file}", file=PRETRAINED),
+    log:
+        "logs/{dataset}/fold{fold}/tapt.log",
+    conda:
+        software_env
+    threads: 2
+    resources:
+        gpu=TRAINING_GPUS,
     params:
         stage=stage_config("tapt"),
         backbone=initial_backbone,
         out_dir=output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/tapt",
-    log:
-        "logs/{dataset}/fold{fold}/tapt.log",
-    threads: 2
-    resources:
-        gpu=TRAINING_GPUS,
     shell:
-        "ptapt stage3 --method tapt --manifest {input.manifest} --fold {input.fold}"
+        "python -m ptapt stage3 --method tapt --manifest {input.manifest} --fold {input.fold}"
         " --backbone {params.backbone:q} --config {params.stage:q} --out-dir {params.out_dir}"
         " --work-dir {params.work_dir} --threads {threads} > {log} 2>&1"
 
@@ -66,18 +78,20 @@ rule ptapt:
         backbone=initial_backbone_files,
     output:
         expand("results/{{dataset}}/fold{{fold}}/stage3/ptapt/{file}", file=PRETRAINED),
+    log:
+        "logs/{dataset}/fold{fold}/ptapt.log",
+    conda:
+        software_env
+    threads: 2
+    resources:
+        gpu=TRAINING_GPUS,
     params:
         stage=stage_config("ptapt"),
         backbone=initial_backbone,
         out_dir=output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/ptapt",
-    log:
-        "logs/{dataset}/fold{fold}/ptapt.log",
-    threads: 2
-    resources:
-        gpu=TRAINING_GPUS,
     shell:
-        "ptapt stage3 --method ptapt --manifest {input.manifest} --fold {input.fold}"
+        "python -m ptapt stage3 --method ptapt --manifest {input.manifest} --fold {input.fold}"
         " --pseudo-labels {input.labels} --backbone {params.backbone:q}"
         " --config {params.stage:q} --out-dir {params.out_dir} --work-dir {params.work_dir}"
         " --threads {threads} > {log} 2>&1"

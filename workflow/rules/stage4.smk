@@ -19,24 +19,27 @@ rule finetune:
         backbone=finetune_backbone_files,
     output:
         expand(
-            "results/{{dataset}}/fold{{fold}}/{{method}}/seed{{seed}}/{file}", file=FINETUNED
+            "results/{{dataset}}/fold{{fold}}/{{method}}/seed{{seed}}/{file}",
+            file=FINETUNED,
         ),
+    log:
+        "logs/{dataset}/fold{fold}/{method}/seed{seed}.log",
+    wildcard_constraints:
+        method="vft|tapt|ptapt",
+        seed=r"\d+",
+    conda:
+        software_env
+    threads: 2
+    resources:
+        gpu=TRAINING_GPUS,
     params:
         stage=stage_config("finetune"),
         backbone=finetune_backbone,
         labels=",".join(config["labels"]),
         out_dir=output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/{method}/seed{seed}",
-    log:
-        "logs/{dataset}/fold{fold}/{method}/seed{seed}.log",
-    wildcard_constraints:
-        method="vft|tapt|ptapt",
-        seed=r"\d+",
-    threads: 2
-    resources:
-        gpu=TRAINING_GPUS,
     shell:
-        "ptapt finetune --manifest {input.manifest} --fold {input.fold}"
+        "python -m ptapt finetune --manifest {input.manifest} --fold {input.fold}"
         " --backbone {params.backbone:q} --method {wildcards.method} --seed {wildcards.seed}"
         " --config {params.stage:q} --labels {params.labels} --out-dir {params.out_dir}"
         " --work-dir {params.work_dir} --threads {threads} > {log} 2>&1"
