@@ -9,6 +9,7 @@ import torch
 
 from conftest import BACKBONE, LABELS
 from ptapt import leakage
+from ptapt.cli import main
 from ptapt.errors import PtaptError
 from ptapt.models.backbone import load_backbone
 from ptapt.models.classifier import ClassifierConfig, UtteranceClassifier, load_classifier
@@ -193,3 +194,16 @@ def test_leakage_guard(tmp_path):
     (root / "fold1/vft/seed0/train_ids.txt").write_text("c\nb\n")
     with pytest.raises(PtaptError, match="seed0/train_ids.txt: trained on 1 test utterance"):
         leakage.check(root)
+
+
+def test_predict_command_classifies_files(run_twice, fold, capsys):
+    out, _, _ = run_twice
+    _, f, by_id = fold
+    rows = [line.split("\t") for line in (out / "a/predictions.tsv").read_text().splitlines()]
+    first = rows[1]
+    assert main(["predict", "--model", str(out / "a/model"), by_id[first[0]].path]) == 0
+    header, line = capsys.readouterr().out.splitlines()
+    assert header.split("\t") == ["path", "prediction", *rows[0][3:]]
+    cells = line.split("\t")
+    assert cells[1] == first[2]
+    assert np.allclose([float(c) for c in cells[2:]], [float(c) for c in first[3:]], atol=1e-4)

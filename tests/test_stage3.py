@@ -1,6 +1,8 @@
 """Stage 3 on a tiny backbone: TAPT and P-TAPT learn, survive short clips and NaNs, resume,
 load strictly, and never see test audio."""
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -239,3 +241,39 @@ def test_crop_labels_are_the_full_utterance_frames():
             full = encoder(torch.from_numpy(wave)[None])[0].T
             crop = encoder(torch.from_numpy(batch))[0].T
         assert torch.allclose(crop, full[first : first + frames[0]], atol=1e-5)
+
+
+def test_same_seed_same_weights_across_processes_and_threads(tiny_corpus, tmp_path, cli_env):
+    """Two separate two-threaded runs end with identical weights (CPU kernels that accumulate
+    in thread order would make them drift apart within a few dozen steps)."""
+    config = '{"steps": 30, "batch_seconds": 10, "mask_prob": 0.5, "log_every": 10, "lr": 2e-3}'
+    for name in ("a", "b"):
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ptapt",
+                "stage3",
+                "--method",
+                "tapt",
+                "--audio-dir",
+                str(tiny_corpus),
+                "--backbone",
+                '{"preset": "tiny-wav2vec2"}',
+                "--config",
+                config,
+                "--out-dir",
+                str(tmp_path / name),
+                "--work-dir",
+                str(tmp_path / f"w{name}"),
+                "--threads",
+                "2",
+            ],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+    a = (tmp_path / "a/model.safetensors").read_bytes()
+    assert a == (tmp_path / "b/model.safetensors").read_bytes()

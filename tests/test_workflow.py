@@ -158,3 +158,30 @@ def test_config_is_validated_against_the_schema(tmp_path, cli_env):
     run = snakemake(tmp_path, cli_env, "-n")
     assert run.returncode != 0
     assert "'all' is not of type 'array'" in run.stderr + run.stdout
+
+
+def test_paper_scale_job_graph(tmp_path, tiny_corpus, cli_env):
+    """IEMOCAP pointed at a synthetic tree: 5 folds x 3 methods x 5 seeds in one dry run."""
+    config = json.loads(json.dumps(TINY))
+    config["default_datasets"] = ["iemocap"]
+    config["datasets"]["iemocap"] = {"root": str(tiny_corpus), "expect_counts": False}
+    config["recipes"]["paper"] = {
+        "backbone": {"source": "facebook/wav2vec2-base", "revision": "main"},
+        "stage1": {"wav2vec1": "wav2vec_large.pt"},
+    }
+    write_config(tmp_path, config)
+    (tmp_path / "wav2vec_large.pt").write_bytes(b"")  # an input only; a dry run never reads it
+    run = snakemake(tmp_path, cli_env, "-n")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert planned(run) == {
+        "manifest": 1,
+        "folds": 5,
+        "stage1": 5,
+        "stage2": 5,
+        "tapt": 5,
+        "ptapt": 5,
+        "finetune": 75,
+        "check_leakage": 1,
+        "summarize": 1,
+        "all": 1,
+    }

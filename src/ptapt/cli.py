@@ -142,6 +142,27 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     print(summarize.run(args.metrics, args.runs, args.summary))
 
 
+def cmd_predict(args: argparse.Namespace) -> None:
+    import torch
+
+    from ptapt.data.audio import load_audio
+    from ptapt.models.backbone import conv_layout
+    from ptapt.models.classifier import load_classifier
+    from ptapt.models.masking import valid_frames
+
+    _threads(args.threads)
+    model = load_classifier(args.model)
+    labels, layout = model.config.labels, conv_layout(model.backbone.config)
+    print("\t".join(["path", "prediction", *(f"p_{lab}" for lab in labels)]))
+    with torch.no_grad():
+        for path in args.audio:
+            wav = load_audio(path)
+            valid = torch.from_numpy(valid_frames([len(wav)], layout))
+            probs = torch.softmax(model(torch.from_numpy(wav)[None], None, valid)[0], dim=-1)
+            cells = [f"{p:.4f}" for p in probs.tolist()]
+            print("\t".join([path, labels[int(probs.argmax())], *cells]), flush=True)
+
+
 def cmd_check_leakage(args: argparse.Namespace) -> None:
     from ptapt import leakage
 
@@ -243,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", required=True, help="summary CSV to write")
     p.add_argument("metrics", nargs="+", help="fine-tuning metrics.json files")
     p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("predict", help="classify audio files with a fine-tuned model (TSV)")
+    p.add_argument("--model", required=True, help="a stage-4 model/ directory")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("audio", nargs="+", help="audio files (any rate and channel count)")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("check-leakage", help="fail if a training artifact saw its fold's test ids")
     p.add_argument("--results", required=True, help="results/{dataset} directory")

@@ -72,6 +72,8 @@ def train(
     after every step (stage 4 validates at epoch ends); it must be deterministic, since a
     resumed run replays the steps after its checkpoint.
     """
+    if device.type == "cpu":  # multi-threaded CPU kernels may otherwise accumulate in any order
+        torch.use_deterministic_algorithms(True, warn_only=True)
     dtype = amp_dtype(settings.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     params = [p for p in model.parameters() if p.requires_grad]
