@@ -1,6 +1,7 @@
 # Two entry points, each self-sufficient on a fresh clone:
 #   make demo   create .venv, install, run the pipeline on the synthetic corpus
 #   make test   create .venv, install, run the test suite
+#   make test-slurm   the reduced demo through profiles/slurm on a local one-node SLURM cluster
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ CORES ?= 2
 # torch is pinned to the CPU build for every pip step, build isolation included.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: demo test install lint clean
+.PHONY: demo test test-slurm install lint clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +28,9 @@ demo: install
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+test-slurm: install
+	PYTHON=$(CURDIR)/$(BIN)/python bash tests/slurm/run.sh
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

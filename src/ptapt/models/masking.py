@@ -15,6 +15,17 @@ from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices
 from ptapt.models.frames import ConvLayout, num_frames
 
 
+def uses_attention_mask(config) -> bool:
+    """Layer-norm encoders take an attention mask; group-norm ones (wav2vec2-base) run without,
+    as they were pretrained (transformers' feature-extractor convention)."""
+    return getattr(config, "feat_extract_norm", "group") == "layer"
+
+
+def sample_mask(lengths: np.ndarray, width: int) -> torch.Tensor:
+    """(B, width) long attention mask: 1 on real samples, 0 on padding."""
+    return torch.from_numpy(np.arange(width)[None, :] < np.asarray(lengths)[:, None]).long()
+
+
 def valid_frames(lengths: np.ndarray, layout: ConvLayout) -> np.ndarray:
     """(B, T) bool: frame t of item b comes from real samples, T = frames of the longest."""
     counts = np.array([num_frames(int(n), layout) for n in lengths])

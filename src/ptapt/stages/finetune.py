@@ -27,11 +27,11 @@ from ptapt.data.manifest import label_ids, read_manifest, select
 from ptapt.metrics import classification_report, unweighted_accuracy
 from ptapt.models.backbone import BackboneSpec, conv_layout, load_backbone
 from ptapt.models.classifier import ClassifierConfig, UtteranceClassifier, save_classifier
-from ptapt.models.masking import valid_frames
+from ptapt.models.masking import sample_mask, uses_attention_mask, valid_frames
 from ptapt.training.checkpoint import ResumeCheckpoint, digest, fingerprint
 from ptapt.training.loop import LoopSettings, pick_device, train
 from ptapt.training.losses import class_weights
-from ptapt.training.schedule import warmup_flat_decay
+from ptapt.training.schedule import adam_with_schedule
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def run(
                                    cfg.lora_alpha),
     ).to(device)  # fmt: skip
     layout = conv_layout(backbone.config)
-    use_attention = getattr(backbone.config, "feat_extract_norm", "group") == "layer"
+    use_attention = uses_attention_mask(backbone.config)
     crop = int(cfg.max_train_seconds * SAMPLE_RATE)
     waves = [w[:crop] for w in load_many([r.path for r in train_rows], "loading training audio")]
     targets = np.array(label_ids(train_rows, labels))
@@ -99,10 +99,9 @@ def run(
         return loss, {"accuracy": accuracy}
 
     validation = Validation(model, valid_rows, labels, layout, device, Path(work_dir))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
     steps = cfg.epochs * per_epoch
-    scheduler = warmup_flat_decay(optimizer, steps, 0, steps)  # constant, as the reference
+    # a constant learning rate, as the reference: no warmup, flat to the end
+    optimizer, scheduler = adam_with_schedule(model, cfg.lr, steps, 0, steps)
     settings = LoopSettings(
         steps=steps, seed=seed, checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
         amp=cfg.amp,
@@ -152,10 +151,7 @@ def pad_batch(waves, layout, use_attention: bool, device):
     batch = np.zeros((len(waves), lengths.max()), dtype=np.float32)
     for row, w in enumerate(waves):
         batch[row, : len(w)] = w
-    attention = None
-    if use_attention:
-        attention = torch.from_numpy(np.arange(batch.shape[1])[None] < lengths[:, None]).long()
-        attention = attention.to(device)
+    attention = sample_mask(lengths, batch.shape[1]).to(device) if use_attention else None
     valid = torch.from_numpy(valid_frames(lengths, layout)).to(device)
     return torch.from_numpy(batch).to(device), attention, valid
 

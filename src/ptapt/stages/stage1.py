@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 from ptapt.atomic import write_csv, write_json, write_lines
-from ptapt.config import steps_of
 from ptapt.data.audio import load_many
 from ptapt.data.batching import crop_to_shortest, epoch_batch
 from ptapt.data.folds import read_fold, split_share
@@ -29,7 +28,7 @@ from ptapt.models.frame_classifier import FrameEmotionModel, FrameModelConfig, s
 from ptapt.training.checkpoint import ResumeCheckpoint, digest, fingerprint
 from ptapt.training.loop import LoopSettings, pick_device, train
 from ptapt.training.losses import class_weights
-from ptapt.training.schedule import warmup_flat_decay
+from ptapt.training.schedule import adam_with_schedule
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +106,7 @@ def run(
             "frame_acc": frame_acc.item(),
         }
 
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
-    scheduler = warmup_flat_decay(
-        optimizer, cfg.steps, steps_of(cfg.warmup, cfg.steps), steps_of(cfg.flat, cfg.steps)
-    )
+    optimizer, scheduler = adam_with_schedule(model, cfg.lr, cfg.steps, cfg.warmup, cfg.flat)
     settings = LoopSettings(
         steps=cfg.steps,
         seed=cfg.seed,

@@ -21,7 +21,6 @@ import torch
 from transformers import PreTrainedModel
 
 from ptapt.atomic import write_csv, write_json, write_lines
-from ptapt.config import steps_of
 from ptapt.data.audio import SAMPLE_RATE, load_many
 from ptapt.data.buckets import BucketBatches, crop_batch
 from ptapt.data.folds import read_fold
@@ -37,11 +36,11 @@ from ptapt.models.backbone import (
 )
 from ptapt.models.contrastive import ContrastiveSettings, contrastive_loss, gumbel_temperature
 from ptapt.models.frames import num_frames, total_stride
-from ptapt.models.masking import time_mask, valid_frames
+from ptapt.models.masking import sample_mask, time_mask, uses_attention_mask, valid_frames
 from ptapt.models.pseudo_label import PseudoLabelPretrainer
 from ptapt.training.checkpoint import ResumeCheckpoint, digest, fingerprint
 from ptapt.training.loop import LoopSettings, pick_device, train
-from ptapt.training.schedule import warmup_flat_decay
+from ptapt.training.schedule import adam_with_schedule
 
 log = logging.getLogger(__name__)
 
@@ -230,27 +229,18 @@ def _pretrain(
     batches = BucketBatches(
         lengths, int(cfg.batch_seconds * SAMPLE_RATE), cfg.bucket_ratio, cfg.seed
     )
-    # Group-norm encoders (wav2vec2-base) are used without an attention mask, as they were
-    # pretrained; layer-norm ones get it (transformers' feature-extractor convention).
-    use_attention = getattr(config, "feat_extract_norm", "group") == "layer"
+    use_attention = uses_attention_mask(config)
     model.to(device)
 
     def step_fn(step, micro, rng):
         idx = batches.batch(step * cfg.accumulation + micro)
         batch, lens, starts = crop_batch([audio.waves[i] for i in idx], max_samples, stride, rng)
         valid = valid_frames(lens, layout)
-        attention = None
-        if use_attention:
-            attention = torch.from_numpy(np.arange(batch.shape[1])[None] < lens[:, None])
-            attention = attention.long().to(device)
+        attention = sample_mask(lens, batch.shape[1]).to(device) if use_attention else None
         wav = torch.from_numpy(batch).to(device)
         return loss_fn(step, idx, wav, lens, starts, attention, valid)
 
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
-    scheduler = warmup_flat_decay(
-        optimizer, cfg.steps, steps_of(cfg.warmup, cfg.steps), steps_of(cfg.flat, cfg.steps)
-    )
+    optimizer, scheduler = adam_with_schedule(model, cfg.lr, cfg.steps, cfg.warmup, cfg.flat)
     settings = LoopSettings(
         steps=cfg.steps,
         seed=cfg.seed,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
+
+from ptapt.config import steps_of
 
 
 def warmup_flat_decay(
@@ -18,3 +21,14 @@ def warmup_flat_decay(
         return max(0.0, (total - step) / max(1, total - decay_start))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def adam_with_schedule(
+    model: nn.Module, lr: float, total: int, warmup: float, flat: float
+) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
+    """Adam over the trainable parameters, and the schedule with warmup and flat stretch given
+    as shares of `total` (below 1) or step counts (no weight decay, as the reference)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=lr)
+    schedule = warmup_flat_decay(optimizer, total, steps_of(warmup, total), steps_of(flat, total))
+    return optimizer, schedule
