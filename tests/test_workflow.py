@@ -185,3 +185,9 @@ def test_paper_scale_job_graph(tmp_path, tiny_corpus, cli_env):
         "summarize": 1,
         "all": 1,
     }
+
+
+def test_one_fold_artifact_builds_only_its_inputs(tmp_path, cli_env):
+    write_config(tmp_path)
+    run = snakemake(tmp_path, cli_env, "-n", "results/mini/fold3/stage1/model.safetensors")
+    assert planned(run) == {"synth_corpus": 1, "manifest": 1, "folds": 1, "stage1": 1}
