@@ -123,6 +123,10 @@ def run_tapt(
 ) -> dict:
     """Contrastive continued pretraining; `keep_pretraining_head` also saves the quantizer and
     projections (for a backbone that TAPT will continue later)."""
+    if cfg.loss_reduction not in ("sum", "mean"):
+        raise PtaptError(
+            f"tapt: loss_reduction must be 'sum' or 'mean', not {cfg.loss_reduction!r}"
+        )
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = load_for_pretraining(init, **SPEC_OVERRIDES)
@@ -136,10 +140,6 @@ def run_tapt(
         cfg.diversity_weight,
         cfg.loss_reduction,
     )
-    if cfg.loss_reduction not in ("sum", "mean"):
-        raise PtaptError(
-            f"tapt: loss_reduction must be 'sum' or 'mean', not {cfg.loss_reduction!r}"
-        )
 
     def loss_fn(step, idx, batch, lengths, starts, attention, valid):
         temperature = gumbel_temperature(step, cfg.gumbel_max, cfg.gumbel_min, cfg.gumbel_decay)
