@@ -1,4 +1,4 @@
-"""Workflow hygiene: `snakemake --lint` and `snakefmt --check` are clean."""
+"""Hygiene: `snakemake --lint`, `snakefmt --check` and ruff are clean."""
 
 import subprocess
 import sys
@@ -29,3 +29,16 @@ def test_snakefmt_is_clean(cli_env):
         timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_python_code_style_is_clean(cli_env):
+    for args in (["check"], ["format", "--check"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, "src", "tests", "benchmarks"],
+            cwd=REPO,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr

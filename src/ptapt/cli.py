@@ -165,9 +165,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 def cmd_check_leakage(args: argparse.Namespace) -> None:
     from ptapt import leakage
+    from ptapt.atomic import write_lines
 
     report = leakage.check(args.results)
-    print("\n".join(report))
+    write_lines(args.out, report)
     log.info("no leakage: %d training artifact(s) checked", len(report))
 
 
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-leakage", help="fail if a training artifact saw its fold's test ids")
     p.add_argument("--results", required=True, help="results/{dataset} directory")
+    p.add_argument("--out", required=True, help="report to write, one line per artifact")
     p.set_defaults(func=cmd_check_leakage)
     return parser
 

@@ -12,7 +12,8 @@ rule check_leakage:
     conda:
         software_env
     shell:
-        "python -m ptapt check-leakage --results results/{wildcards.dataset} > {output} 2> {log}"
+        "python -m ptapt check-leakage --results results/{wildcards.dataset} --out {output}"
+        " > {log} 2>&1"
 
 
 rule summarize:
