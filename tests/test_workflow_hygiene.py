@@ -3,12 +3,22 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
+CHECKS = {
+    "snakemake lint": ["snakemake", "--lint"],
+    "snakefmt": ["snakefmt", "--check", "Snakefile", "workflow"],
+    "ruff check": ["ruff", "check", "src", "tests", "benchmarks"],
+    "ruff format": ["ruff", "format", "--check", "src", "tests", "benchmarks"],
+}
 
-def test_snakemake_lint_is_clean(cli_env):
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_tool_reports_nothing(name, cli_env):
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--lint"],
+        [sys.executable, "-m", *CHECKS[name]],
         cwd=REPO,
         env=cli_env,
         capture_output=True,
@@ -16,29 +26,3 @@ def test_snakemake_lint_is_clean(cli_env):
         timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-
-
-def test_snakefmt_is_clean(cli_env):
-    files = ["Snakefile", "workflow"]
-    run = subprocess.run(
-        [sys.executable, "-m", "snakefmt", "--check", *files],
-        cwd=REPO,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-
-
-def test_python_code_style_is_clean(cli_env):
-    for args in (["check"], ["format", "--check"]):
-        run = subprocess.run(
-            [sys.executable, "-m", "ruff", *args, "src", "tests", "benchmarks"],
-            cwd=REPO,
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert run.returncode == 0, run.stdout + run.stderr
