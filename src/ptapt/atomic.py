@@ -45,6 +45,14 @@ def write_lines(path: str | os.PathLike, lines) -> None:
     write_text(path, "".join(f"{line}\n" for line in lines))
 
 
+def write_tsv(path: str | os.PathLike, header: list[str], rows) -> None:
+    """A header and rows of cells as tab-separated values."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
 def write_csv(path: str | os.PathLike, rows: list[dict]) -> None:
     """Rows of dicts as CSV; columns in order of first appearance."""
     columns = list(dict.fromkeys(key for row in rows for key in row))

@@ -9,8 +9,6 @@ HuBERT's settings, where faiss's random start is 2-5 % worse (benchmarks/kmeans.
 
 from __future__ import annotations
 
-import logging
-
 import faiss
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
@@ -18,7 +16,6 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from ptapt.errors import PtaptError
 
-log = logging.getLogger(__name__)
 INIT_POINTS_PER_CENTROID = 32
 
 

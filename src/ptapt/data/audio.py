@@ -7,6 +7,7 @@ import os
 import numpy as np
 import soundfile as sf
 import soxr
+from tqdm import tqdm
 
 from ptapt.errors import PtaptError
 
@@ -35,6 +36,4 @@ def write_pcm16(path: str | os.PathLike, wav: np.ndarray, sample_rate: int = SAM
 
 def load_many(paths: list[str], desc: str = "loading audio") -> list[np.ndarray]:
     """Load every file (float32 mono 16 kHz) with a progress bar."""
-    from tqdm import tqdm
-
     return [load_audio(p) for p in tqdm(paths, desc=desc, unit="file", mininterval=5.0)]

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 
-from ptapt.atomic import atomic_path
+from ptapt.atomic import write_tsv
 from ptapt.errors import PtaptError
 
 
@@ -30,12 +30,8 @@ COLUMNS = [f.name for f in fields(Utterance)]
 def write_manifest(rows: Iterable[Utterance], path: str | os.PathLike) -> None:
     """Write rows sorted by utt_id as TSV, atomically."""
     ordered = sorted(rows, key=lambda r: r.utt_id)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for row in ordered:
-            values = astuple(row)
-            writer.writerow(f"{v:.4f}" if isinstance(v, float) else v for v in values)
+    cells = ([f"{v:.4f}" if isinstance(v, float) else v for v in astuple(r)] for r in ordered)
+    write_tsv(path, COLUMNS, cells)
 
 
 def read_manifest(path: str | os.PathLike) -> list[Utterance]:

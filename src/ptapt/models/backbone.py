@@ -8,7 +8,6 @@ directory.
 from __future__ import annotations
 
 import copy
-import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ from transformers.utils import logging as hf_logging
 from ptapt.errors import PtaptError
 from ptapt.models.frames import ConvLayout
 
-log = logging.getLogger(__name__)
 hf_logging.set_verbosity_error()  # our own strict check reports what matters about loading
 
 BACKBONES = {"wav2vec2": Wav2Vec2Model, "hubert": HubertModel, "wavlm": WavLMModel}

@@ -10,7 +10,6 @@ curve.csv.
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ptapt.atomic import atomic_path, write_csv, write_json, write_lines
+from ptapt.atomic import atomic_path, write_csv, write_json, write_lines, write_tsv
 from ptapt.data.audio import SAMPLE_RATE, load_many
 from ptapt.data.batching import epoch_batch
 from ptapt.data.folds import read_fold
@@ -211,8 +210,9 @@ class Validation:
 
 
 def write_predictions(path: Path, rows, predicted, probabilities, labels) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(["utt_id", "label", "prediction", *(f"p_{lab}" for lab in labels)])
-        for row, pred, probs in zip(rows, predicted, probabilities, strict=True):
-            writer.writerow([row.utt_id, row.label, pred, *(f"{p:.6f}" for p in probs)])
+    header = ["utt_id", "label", "prediction", *(f"p_{lab}" for lab in labels)]
+    cells = (
+        [row.utt_id, row.label, pred, *(f"{p:.6f}" for p in probs)]
+        for row, pred, probs in zip(rows, predicted, probabilities, strict=True)
+    )
+    write_tsv(path, header, cells)
