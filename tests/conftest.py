@@ -10,6 +10,7 @@ from ptapt.data.manifest import write_manifest
 from ptapt.data.synthetic_corpus import write_corpus
 from ptapt.models.backbone import BackboneSpec
 from ptapt.stages import stage1, stage2
+from ptapt.training.checkpoint import ResumeCheckpoint
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["neu", "hap", "ang", "sad"]
@@ -67,3 +68,25 @@ def cli_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+class Killed(Exception):
+    """Stands for a job killed right after it wrote a checkpoint."""
+
+
+@pytest.fixture
+def kill_after_checkpoint(monkeypatch):
+    """arm(step): the next training run raises Killed just after saving that step's checkpoint;
+    later runs save normally (so the rerun resumes)."""
+    save = ResumeCheckpoint.save
+
+    def arm(step: int) -> None:
+        def save_then_die(self, state):
+            save(self, state)
+            if state["step"] == step:
+                monkeypatch.setattr(ResumeCheckpoint, "save", save)
+                raise Killed
+
+        monkeypatch.setattr(ResumeCheckpoint, "save", save_then_die)
+
+    return arm

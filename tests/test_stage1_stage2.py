@@ -8,13 +8,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import BACKBONE, LABELS, STAGE1
+from conftest import BACKBONE, LABELS, STAGE1, Killed
 from ptapt.errors import PtaptError
 from ptapt.models.backbone import PRESETS, conv_layout
 from ptapt.models.frame_classifier import load_frame_model
 from ptapt.models.frames import num_frames
 from ptapt.stages import stage1
-from ptapt.training import checkpoint as checkpoint_module
 
 
 def test_stage1_learns_utterance_emotion_above_chance(stage12):
@@ -77,28 +76,16 @@ def test_stage1_model_with_a_missing_weight_is_refused(stage12, tmp_path):
         load_frame_model(tmp_path)
 
 
-class Killed(Exception):
-    pass
-
-
-def test_interrupted_stage1_resumes_to_the_same_weights(fold, tmp_path, monkeypatch):
+def test_interrupted_stage1_resumes_to_the_same_weights(fold, tmp_path, kill_after_checkpoint):
     work, _, _ = fold
     cfg = replace(STAGE1, steps=40, checkpoint_every=10, log_every=10, batch_size=8)
     args = (str(work / "manifest.tsv"), str(work / "fold1.json"), cfg, LABELS, BACKBONE)
     stage1.run(*args, str(tmp_path / "straight"), str(tmp_path / "ckpt_a"))
 
-    original_save = checkpoint_module.ResumeCheckpoint.save
-
-    def save_then_die(self, state):
-        original_save(self, state)
-        if state["step"] == 20:
-            raise Killed
-
-    monkeypatch.setattr(checkpoint_module.ResumeCheckpoint, "save", save_then_die)
+    kill_after_checkpoint(20)
     with pytest.raises(Killed):
         stage1.run(*args, str(tmp_path / "resumed"), str(tmp_path / "ckpt_b"))
     assert (tmp_path / "ckpt_b/last.pt").exists() and not (tmp_path / "resumed").exists()
-    monkeypatch.setattr(checkpoint_module.ResumeCheckpoint, "save", original_save)
     stage1.run(*args, str(tmp_path / "resumed"), str(tmp_path / "ckpt_b"))
 
     a = load_file(str(tmp_path / "straight/model.safetensors"))

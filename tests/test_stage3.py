@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, Wav2Vec2Config, Wav2Vec2Model
 
-from conftest import BACKBONE
+from conftest import BACKBONE, Killed
 from ptapt.data.buckets import crop_batch
 from ptapt.data.pseudo_labels import PseudoLabels
 from ptapt.errors import PtaptError
@@ -19,7 +19,6 @@ from ptapt.models import contrastive
 from ptapt.models.backbone import BackboneSpec, load_backbone, load_for_pretraining
 from ptapt.models.frames import num_frames
 from ptapt.stages import stage3
-from ptapt.training import checkpoint as checkpoint_module
 
 TAPT = stage3.TaptConfig(
     steps=50,
@@ -164,26 +163,16 @@ def test_a_nan_loss_is_skipped_and_counted(audio, tmp_path, monkeypatch):
         )
 
 
-class Killed(Exception):
-    pass
-
-
-def test_interrupted_ptapt_resumes_to_the_same_weights(audio, stage12, tmp_path, monkeypatch):
+def test_interrupted_ptapt_resumes_to_the_same_weights(
+    audio, stage12, tmp_path, kill_after_checkpoint
+):
     work, _, _ = stage12
     labels = str(work / "stage2/pseudo_labels.npz")
     cfg = replace(PTAPT, steps=30, checkpoint_every=10, log_every=10)
     stage3.run_ptapt(audio, BACKBONE, labels, cfg, str(tmp_path / "a"), str(tmp_path / "wa"))
-    save = checkpoint_module.ResumeCheckpoint.save
-
-    def save_then_die(self, state):
-        save(self, state)
-        if state["step"] == 20:
-            raise Killed
-
-    monkeypatch.setattr(checkpoint_module.ResumeCheckpoint, "save", save_then_die)
+    kill_after_checkpoint(20)
     with pytest.raises(Killed):
         stage3.run_ptapt(audio, BACKBONE, labels, cfg, str(tmp_path / "b"), str(tmp_path / "wb"))
-    monkeypatch.setattr(checkpoint_module.ResumeCheckpoint, "save", save)
     stage3.run_ptapt(audio, BACKBONE, labels, cfg, str(tmp_path / "b"), str(tmp_path / "wb"))
     a = load_file(str(tmp_path / "a/model.safetensors"))
     b = load_file(str(tmp_path / "b/model.safetensors"))
