@@ -18,10 +18,10 @@ import time
 import numpy as np
 import torch
 
-from ptapt.data.buckets import BucketBatches, crop_batch
+from ptapt.config import stage_config
+from ptapt.data.batching import BucketBatches, collate, random_crops
 from ptapt.models.backbone import PRESETS, BackboneSpec, conv_layout, load_for_pretraining
-from ptapt.models.contrastive import ContrastiveSettings, contrastive_loss
-from ptapt.models.masking import valid_frames
+from ptapt.models.contrastive import ContrastiveObjective
 
 SR = 16000
 CROP_S = 10.0
@@ -36,17 +36,21 @@ def fixed_batches(n: int, size: int, step: int, seed: int) -> np.ndarray:
 def run(name, batch_of, waves, steps, layout) -> dict:
     torch.manual_seed(0)
     np.random.seed(0)
-    model = load_for_pretraining(BackboneSpec(preset="tiny-wav2vec2"))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    settings = ContrastiveSettings(0.3, 10, 2, 100, 0.1, "mean")
+    cfg = stage_config("tapt", mask_prob=0.3, loss_reduction="mean")
+    objective = ContrastiveObjective(
+        load_for_pretraining(BackboneSpec(preset="tiny-wav2vec2")), cfg
+    )
+    optimizer = torch.optim.Adam(objective.parameters(), lr=1e-4)
+    cpu = torch.device("cpu")
     rng = np.random.default_rng(0)
     real = computed = seconds = seconds_real = 0.0
     for step in range(steps + 2):
         idx = batch_of(step)
-        batch, lengths, _ = crop_batch([waves[i] for i in idx], int(CROP_S * SR), 320, rng)
+        crops, _ = random_crops([waves[i] for i in idx], int(CROP_S * SR), 320, rng)
         start = time.perf_counter()
-        valid = valid_frames(lengths, layout)
-        loss, _ = contrastive_loss(model, torch.from_numpy(batch), None, valid, settings)
+        batch = collate(crops, layout, False, cpu)
+        lengths, valid = batch.lengths, batch.valid
+        loss, _ = objective(batch, step)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -23,7 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ptapt import kmeans
+from ptapt.models import kmeans
 
 ITERATIONS = 20
 

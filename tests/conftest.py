@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from ptapt.config import stage_config
 from ptapt.data.folds import make_folds, write_fold
 from ptapt.data.iemocap import parse_iemocap
 from ptapt.data.manifest import write_manifest
@@ -15,7 +16,8 @@ from ptapt.training.checkpoint import ResumeCheckpoint
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["neu", "hap", "ang", "sad"]
 BACKBONE = BackboneSpec(preset="tiny-wav2vec2")
-STAGE1 = stage1.Stage1Config(
+STAGE1 = stage_config(
+    "stage1",
     wav2vec1="tiny",
     freeze_encoder=False,
     lr=1e-3,
@@ -57,7 +59,7 @@ def stage12(fold):
     s1 = stage1.run(
         manifest, fold_file, STAGE1, LABELS, BACKBONE, str(work / "stage1"), str(work / "ckpt1")
     )
-    cfg2 = stage2.Stage2Config(ks=[8, 32], device="cpu")
+    cfg2 = stage_config("stage2", ks=[8, 32], device="cpu")
     s2 = stage2.run(manifest, fold_file, str(work / "stage1"), cfg2, str(work / "stage2"))
     return work, s1, s2
 

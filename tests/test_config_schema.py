@@ -1,51 +1,77 @@
-"""The config schema and the stage dataclasses describe the same keys with the same defaults."""
+"""The schema is the only source of defaults: every stage dataclass is built from it."""
 
-from dataclasses import MISSING, fields
+from dataclasses import fields
 
 import pytest
+import torch
 import yaml
 from snakemake.utils import validate
 
 from conftest import REPO
-from ptapt.config import from_dict
+from ptapt.config import SCHEMA_PATH, SECTIONS, methods, stage_config
 from ptapt.errors import PtaptError
-from ptapt.stages.finetune import FinetuneConfig
-from ptapt.stages.stage1 import Stage1Config
-from ptapt.stages.stage2 import Stage2Config
-from ptapt.stages.stage3 import PtaptConfig, TaptConfig
-
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+from ptapt.training.schedule import adam_with_schedule
 
 
-def dataclass_defaults(cls) -> dict:
-    return {
-        f.name: f.default if f.default is not MISSING else f.default_factory() for f in fields(cls)
-    }
+def schema_keys(definition: str) -> set[str]:
+    """Keys a $defs entry accepts, through its allOf references."""
+    defs = yaml.safe_load(SCHEMA_PATH.read_text())["$defs"]
+    entry = defs[definition]
+    keys = set(entry.get("properties", {}))
+    for ref in entry.get("allOf", []):
+        keys |= schema_keys(ref["$ref"].rsplit("/", 1)[-1])
+    return keys
 
 
-STAGES = [
-    ("stage1", Stage1Config),
-    ("stage2", Stage2Config),
-    ("tapt", TaptConfig),
-    ("ptapt", PtaptConfig),
-    ("finetune", FinetuneConfig),
-]
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_every_dataclass_field_is_a_schema_key_with_a_default(section):
+    definition, cls = SECTIONS[section]
+    assert {f.name for f in fields(cls)} == schema_keys(definition)
+    built = stage_config(section)  # every field filled from the schema alone
+    assert isinstance(built, cls)
 
 
-@pytest.mark.parametrize("name,cls", STAGES)
-def test_schema_defaults_are_the_dataclass_defaults(name, cls):
-    properties = SCHEMA["$defs"][name]["properties"]
-    assert {k: v["default"] for k, v in properties.items()} == dataclass_defaults(cls)
+def test_overrides_and_values_win_over_defaults():
+    cfg = stage_config("tapt", {"steps": 7, "lr": 0.5}, steps=9)
+    assert (cfg.steps, cfg.lr, cfg.mask_prob) == (9, 0.5, 0.05)
+    assert stage_config("finetune").flat is None and stage_config("stage1").flat == 0.05
 
 
-def test_shipped_config_is_valid_and_filled_with_defaults():
+@pytest.mark.parametrize(
+    "section,values,message",
+    [
+        ("stage1", {"stepz": 3}, r"config stage1: .*'stepz' was unexpected"),
+        ("finetune", {"lr": -1e-4}, r"config finetune.lr: .*minimum of 0"),
+        ("tapt", {"checkpoint_every": 0}, r"config tapt.checkpoint_every: .*minimum of 1"),
+        ("ptapt", {"loss_reduction": "sum"}, r"'loss_reduction' was unexpected"),
+        ("tapt", {"loss_reduction": "median"}, r"config tapt.loss_reduction: 'median' is not one"),
+    ],
+)
+def test_bad_values_name_the_key(section, values, message):
+    with pytest.raises(PtaptError, match=message):
+        stage_config(section, values)
+
+
+def test_the_workflow_fills_the_same_defaults_as_the_cli():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
-    paper = config["recipes"]["paper"]
-    assert paper["stage1"]["steps"] == 10000 and paper["stage2"]["ks"] == [64, 512, 4096]
+    validate(config, str(SCHEMA_PATH))
+    for recipe in config["recipes"].values():
+        for section in SECTIONS:
+            built = stage_config(section, recipe[section])
+            assert {f.name: getattr(built, f.name) for f in fields(built)} == recipe[section]
+    assert config["recipes"]["paper"]["stage1"]["steps"] == 10000
     assert config["datasets"]["iemocap"]["split"]["scheme"] == "loso-session"
+    assert set(config["datasets"]["iemocap"]["methods"]) <= set(methods())
 
 
-def test_unknown_stage_keys_are_errors():
-    with pytest.raises(PtaptError, match=r"unknown key\(s\) \['stepz'\]"):
-        from_dict(Stage1Config, {"stepz": 3}, "stage1 config")
+def test_a_null_flat_stretch_keeps_the_rate_constant():
+    model = torch.nn.Linear(2, 2)
+    rates = [[], []]
+    for flat, out in zip((None, 0.5), rates, strict=True):
+        optimizer, schedule = adam_with_schedule(model, 1.0, 10, 0, flat)
+        for _ in range(10):
+            out.append(schedule.get_last_lr()[0])
+            optimizer.step()
+            schedule.step()
+    assert rates[0] == [1.0] * 10
+    assert rates[1][:5] == [1.0] * 5 and rates[1][-1] == pytest.approx(0.2)

@@ -8,14 +8,18 @@ import pytest
 import torch
 
 from conftest import BACKBONE, LABELS
-from ptapt import leakage
 from ptapt.cli import main
+from ptapt.config import stage_config
+from ptapt.data import leakage
+from ptapt.data.audio import load_many
+from ptapt.data.batching import collate
 from ptapt.errors import PtaptError
-from ptapt.models.backbone import load_backbone
-from ptapt.models.classifier import ClassifierConfig, UtteranceClassifier, load_classifier
+from ptapt.models.backbone import conv_layout, load_backbone
+from ptapt.models.utterance_classifier import ClassifierConfig, UtteranceClassifier, load_classifier
 from ptapt.stages import finetune, summarize
 
-FINETUNE = finetune.FinetuneConfig(
+FINETUNE = stage_config(
+    "finetune",
     epochs=2,
     batch_size=16,
     lr=5e-4,
@@ -82,10 +86,7 @@ def test_saved_model_reproduces_the_predictions(run_twice, fold):
     model = load_classifier(out / "a/model")
     assert model.config.labels == LABELS
     rows = [line.split("\t") for line in (out / "a/predictions.tsv").read_text().splitlines()[1:4]]
-    layout = list(
-        zip(model.backbone.config.conv_kernel, model.backbone.config.conv_stride, strict=True)
-    )
-    probs = finetune.predict(model, [by_id[r[0]] for r in rows], layout, torch.device("cpu"))
+    probs = model.probabilities(load_many([by_id[r[0]].path for r in rows]))
     expected = np.array([[float(p) for p in r[3:]] for r in rows])
     assert np.allclose(probs, expected, atol=1e-5)
 
@@ -122,9 +123,9 @@ def test_modes_train_what_they_should(mode):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     model.train()
-    wav = torch.randn(2, 16000)
-    valid = torch.ones(2, 49, dtype=torch.bool)
-    loss = torch.nn.functional.cross_entropy(model(wav, None, valid), torch.tensor([0, 1]))
+    waves = list(torch.randn(2, 16000).numpy())
+    batch = collate(waves, conv_layout(model.backbone.config), False, torch.device("cpu"))
+    loss = torch.nn.functional.cross_entropy(model(batch), torch.tensor([0, 1]))
     loss.backward()
     optimizer.step()
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 from conftest import BACKBONE, LABELS, STAGE1, Killed
 from ptapt.errors import PtaptError
 from ptapt.models.backbone import PRESETS, conv_layout
-from ptapt.models.frame_classifier import load_frame_model
+from ptapt.models.frame_classifier import load_frame_classifier
 from ptapt.models.frames import num_frames
 from ptapt.stages import stage1
 
@@ -73,7 +73,7 @@ def test_stage1_model_with_a_missing_weight_is_refused(stage12, tmp_path):
     save_file(weights, str(tmp_path / "model.safetensors"))
     (tmp_path / "config.json").write_text((work / "stage1/config.json").read_text())
     with pytest.raises(PtaptError, match=r"missing \['aligner.0.bias'\]"):
-        load_frame_model(tmp_path)
+        load_frame_classifier(tmp_path)
 
 
 def test_interrupted_stage1_resumes_to_the_same_weights(fold, tmp_path, kill_after_checkpoint):

@@ -12,15 +12,17 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModel, Wav2Vec2Config, Wav2Vec2Model
 
 from conftest import BACKBONE, Killed
-from ptapt.data.buckets import crop_batch
+from ptapt.config import stage_config
+from ptapt.data.batching import random_crops
 from ptapt.data.pseudo_labels import PseudoLabels
 from ptapt.errors import PtaptError
-from ptapt.models import contrastive
 from ptapt.models.backbone import BackboneSpec, load_backbone, load_for_pretraining
+from ptapt.models.contrastive import ContrastiveObjective
 from ptapt.models.frames import num_frames
 from ptapt.stages import stage3
 
-TAPT = stage3.TaptConfig(
+TAPT = stage_config(
+    "tapt",
     steps=50,
     lr=1e-3,
     warmup=0.1,
@@ -31,7 +33,8 @@ TAPT = stage3.TaptConfig(
     loss_reduction="mean",
     device="cpu",
 )
-PTAPT = stage3.PtaptConfig(
+PTAPT = stage_config(
+    "ptapt",
     steps=300,
     lr=2e-3,
     warmup=0.1,
@@ -54,7 +57,7 @@ def audio(fold):
 @pytest.fixture(scope="module")
 def tapt_run(audio, tmp_path_factory):
     out = tmp_path_factory.mktemp("tapt")
-    metrics = stage3.run_tapt(audio, BACKBONE, TAPT, str(out / "out"), str(out / "work"))
+    metrics = stage3.run("tapt", audio, BACKBONE, TAPT, str(out / "out"), str(out / "work"))
     return out / "out", metrics
 
 
@@ -63,7 +66,9 @@ def ptapt_run(audio, stage12, tmp_path_factory):
     work, _, _ = stage12
     out = tmp_path_factory.mktemp("ptapt")
     labels = str(work / "stage2/pseudo_labels.npz")
-    metrics = stage3.run_ptapt(audio, BACKBONE, labels, PTAPT, str(out / "out"), str(out / "work"))
+    metrics = stage3.run(
+        "ptapt", audio, BACKBONE, PTAPT, str(out / "out"), str(out / "work"), labels
+    )
     return out / "out", metrics, labels
 
 
@@ -123,19 +128,25 @@ def test_a_clip_shorter_than_a_mask_span_trains(tmp_path):
     frames = num_frames(3200, [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2)
     assert frames < PTAPT.mask_length
     cfg = replace(TAPT, steps=3, mask_length=10)
-    stage3.run_tapt(clip, BACKBONE, cfg, str(tmp_path / "t"), str(tmp_path / "wt"))
+    stage3.run("tapt", clip, BACKBONE, cfg, str(tmp_path / "t"), str(tmp_path / "wt"))
     npz = tmp_path / "labels.npz"
     np.savez(
         npz, utt_ids=np.array(["short"]), offsets=np.array([0, frames]), k4=np.arange(frames) % 4
     )
-    metrics = stage3.run_ptapt(
-        clip, BACKBONE, str(npz), replace(PTAPT, steps=3), str(tmp_path / "p"), str(tmp_path / "wp")
+    metrics = stage3.run(
+        "ptapt",
+        clip,
+        BACKBONE,
+        replace(PTAPT, steps=3),
+        str(tmp_path / "p"),
+        str(tmp_path / "wp"),
+        str(npz),
     )
     assert metrics["skipped_steps"] == 0 and np.isfinite(metrics["last_loss"])
 
 
 def test_a_nan_loss_is_skipped_and_counted(audio, tmp_path, monkeypatch):
-    real = contrastive.contrastive_loss
+    real = ContrastiveObjective.forward
     calls = {"n": 0}
 
     def sometimes_nan(*args, **kwargs):
@@ -143,18 +154,19 @@ def test_a_nan_loss_is_skipped_and_counted(audio, tmp_path, monkeypatch):
         calls["n"] += 1
         return (loss * float("nan"), logs) if calls["n"] == 3 else (loss, logs)
 
-    monkeypatch.setattr(stage3, "contrastive_loss", sometimes_nan)
+    monkeypatch.setattr(ContrastiveObjective, "forward", sometimes_nan)
     cfg = replace(TAPT, steps=6, log_every=3)
-    metrics = stage3.run_tapt(audio, BACKBONE, cfg, str(tmp_path / "o"), str(tmp_path / "w"))
+    metrics = stage3.run("tapt", audio, BACKBONE, cfg, str(tmp_path / "o"), str(tmp_path / "w"))
     assert metrics["skipped_steps"] == 1 and np.isfinite(metrics["last_loss"])
 
     def always_nan(*args, **kwargs):
         loss, logs = real(*args, **kwargs)
         return loss * float("nan"), logs
 
-    monkeypatch.setattr(stage3, "contrastive_loss", always_nan)
+    monkeypatch.setattr(ContrastiveObjective, "forward", always_nan)
     with pytest.raises(PtaptError, match="3 consecutive non-finite steps"):
-        stage3.run_tapt(
+        stage3.run(
+            "tapt",
             audio,
             BACKBONE,
             replace(cfg, max_bad_steps=3),
@@ -169,11 +181,11 @@ def test_interrupted_ptapt_resumes_to_the_same_weights(
     work, _, _ = stage12
     labels = str(work / "stage2/pseudo_labels.npz")
     cfg = replace(PTAPT, steps=30, checkpoint_every=10, log_every=10)
-    stage3.run_ptapt(audio, BACKBONE, labels, cfg, str(tmp_path / "a"), str(tmp_path / "wa"))
+    stage3.run("ptapt", audio, BACKBONE, cfg, str(tmp_path / "a"), str(tmp_path / "wa"), labels)
     kill_after_checkpoint(20)
     with pytest.raises(Killed):
-        stage3.run_ptapt(audio, BACKBONE, labels, cfg, str(tmp_path / "b"), str(tmp_path / "wb"))
-    stage3.run_ptapt(audio, BACKBONE, labels, cfg, str(tmp_path / "b"), str(tmp_path / "wb"))
+        stage3.run("ptapt", audio, BACKBONE, cfg, str(tmp_path / "b"), str(tmp_path / "wb"), labels)
+    stage3.run("ptapt", audio, BACKBONE, cfg, str(tmp_path / "b"), str(tmp_path / "wb"), labels)
     a = load_file(str(tmp_path / "a/model.safetensors"))
     b = load_file(str(tmp_path / "b/model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -220,15 +232,15 @@ def test_crop_labels_are_the_full_utterance_frames():
         labels.ks, labels.ids, labels.offsets = [total], {"u": 0}, np.array([0, total])
         labels.labels = [np.arange(total)]
         max_samples = int(rng.integers(400, n + 1))
-        batch, lengths, starts = crop_batch([wave], max_samples, 320, rng)
-        frames = np.array([num_frames(int(lengths[0]), layout)])
+        crops, starts = random_crops([wave], max_samples, 320, rng)
+        frames = np.array([num_frames(len(crops[0]), layout)])
         (target,) = labels.targets(["u"], starts, frames, 320)
         first = starts[0] // 320
         assert starts[0] % 320 == 0 and first + frames[0] <= total
         assert target[0].tolist() == list(range(first, first + frames[0]))
         with torch.no_grad():
             full = encoder(torch.from_numpy(wave)[None])[0].T
-            crop = encoder(torch.from_numpy(batch))[0].T
+            crop = encoder(torch.from_numpy(crops[0])[None])[0].T
         assert torch.allclose(crop, full[first : first + frames[0]], atol=1e-5)
 
 

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ptapt.config import methods, parse_json, schema, stage_config
 from ptapt.errors import PtaptError
 
 log = logging.getLogger("ptapt")
@@ -64,76 +65,77 @@ def _threads(n: int) -> None:
 
 
 def cmd_stage1(args: argparse.Namespace) -> None:
-    from ptapt.config import from_dict, parse_json
-    from ptapt.models.backbone import BackboneSpec
     from ptapt.stages import stage1
 
     _threads(args.threads)
-    cfg = from_dict(stage1.Stage1Config, parse_json(args.config, "--config"), "stage1 config")
-    backbone = BackboneSpec.from_dict(parse_json(args.backbone, "--backbone"))
     stage1.run(
-        args.manifest, args.fold, cfg, args.labels.split(","), backbone, args.out_dir, args.work_dir
+        args.manifest,
+        args.fold,
+        stage_config("stage1", parse_json(args.config, "--config")),
+        args.labels.split(","),
+        _backbone(args.backbone),
+        args.out_dir,
+        args.work_dir,
     )
 
 
 def cmd_stage2(args: argparse.Namespace) -> None:
     import faiss
 
-    from ptapt.config import from_dict, parse_json
     from ptapt.stages import stage2
 
     _threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
-    cfg = from_dict(stage2.Stage2Config, parse_json(args.config, "--config"), "stage2 config")
+    cfg = stage_config("stage2", parse_json(args.config, "--config"))
     stage2.run(args.manifest, args.fold, args.stage1, cfg, args.out_dir)
 
 
 def cmd_stage3(args: argparse.Namespace) -> None:
-    from ptapt.config import from_dict, parse_json
-    from ptapt.models.backbone import BackboneSpec
     from ptapt.stages import stage3
 
     _threads(args.threads)
-    backbone = BackboneSpec.from_dict(parse_json(args.backbone, "--backbone"))
-    section = parse_json(args.config, "--config")
     if (args.audio_dir is None) == (args.manifest is None or args.fold is None):
         raise PtaptError("give either --manifest and --fold, or --audio-dir")
+    cfg = stage_config(args.method, parse_json(args.config, "--config"))
+    backbone = _backbone(args.backbone)
     audio = (
         stage3.directory_audio(args.audio_dir)
         if args.audio_dir
         else stage3.fold_audio(args.manifest, args.fold)
     )
-    if args.method == "tapt":
-        cfg = from_dict(stage3.TaptConfig, section, "tapt config")
-        stage3.run_tapt(
-            audio, backbone, cfg, args.out_dir, args.work_dir, args.keep_pretraining_head
-        )
-    else:
-        if not args.pseudo_labels:
-            raise PtaptError("--method ptapt needs --pseudo-labels (stage 2's pseudo_labels.npz)")
-        cfg = from_dict(stage3.PtaptConfig, section, "ptapt config")
-        stage3.run_ptapt(audio, backbone, args.pseudo_labels, cfg, args.out_dir, args.work_dir)
+    stage3.run(
+        args.method,
+        audio,
+        backbone,
+        cfg,
+        args.out_dir,
+        args.work_dir,
+        args.pseudo_labels,
+        args.keep_pretraining_head,
+    )
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
-    from ptapt.config import from_dict, parse_json
-    from ptapt.models.backbone import BackboneSpec
     from ptapt.stages import finetune
 
     _threads(args.threads)
-    cfg = from_dict(finetune.FinetuneConfig, parse_json(args.config, "--config"), "finetune config")
-    backbone = BackboneSpec.from_dict(parse_json(args.backbone, "--backbone"))
     finetune.run(
         args.manifest,
         args.fold,
-        backbone,
+        _backbone(args.backbone),
         args.method,
         args.seed,
-        cfg,
+        stage_config("finetune", parse_json(args.config, "--config")),
         args.labels.split(","),
         args.out_dir,
         args.work_dir,
     )
+
+
+def _backbone(text: str):
+    from ptapt.models.backbone import BackboneSpec
+
+    return BackboneSpec.from_dict(parse_json(text, "--backbone"))
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
@@ -143,52 +145,39 @@ def cmd_summarize(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    import torch
-
     from ptapt.data.audio import load_audio
-    from ptapt.models.backbone import conv_layout
-    from ptapt.models.classifier import load_classifier
-    from ptapt.models.masking import valid_frames
+    from ptapt.models.utterance_classifier import load_classifier
 
     _threads(args.threads)
     model = load_classifier(args.model)
-    labels, layout = model.config.labels, conv_layout(model.backbone.config)
+    labels = model.config.labels
     print("\t".join(["path", "prediction", *(f"p_{lab}" for lab in labels)]))
-    with torch.no_grad():
-        for path in args.audio:
-            wav = load_audio(path)
-            valid = torch.from_numpy(valid_frames([len(wav)], layout))
-            probs = torch.softmax(model(torch.from_numpy(wav)[None], None, valid)[0], dim=-1)
-            cells = [f"{p:.4f}" for p in probs.tolist()]
-            print("\t".join([path, labels[int(probs.argmax())], *cells]), flush=True)
+    for path in args.audio:
+        probs = model.probabilities([load_audio(path)])[0]
+        cells = [f"{p:.4f}" for p in probs]
+        print("\t".join([path, labels[int(probs.argmax())], *cells]), flush=True)
 
 
 def cmd_check_leakage(args: argparse.Namespace) -> None:
-    from ptapt import leakage
     from ptapt.atomic import write_lines
+    from ptapt.data import leakage
 
     report = leakage.check(args.results)
     write_lines(args.out, report)
     log.info("no leakage: %d training artifact(s) checked", len(report))
 
 
-PAPER_BACKBONE = (
-    '{"source": "facebook/wav2vec2-base", "revision": "2dcc7b7f9b11f0ef271067e62599a27317a03114"}'
-)
-
-
 def _stage_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", required=True)
     p.add_argument("--fold", required=True, help="fold JSON file")
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--config", default="{}", help="the stage's config section as JSON")
+    p.add_argument(
+        "--config", default="{}", help="the stage's config section as JSON (schema defaults)"
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ptapt", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _corpus_commands(sub) -> None:
     p = sub.add_parser("synth-corpus", help="write a synthetic corpus (IEMOCAP layout or generic)")
     p.add_argument("--out", required=True, help="directory to create")
     p.add_argument("--preset", default="demo", choices=["demo", "tiny", "generic"])
@@ -208,23 +197,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_manifest)
 
+    split = schema()["$defs"]["dataset"]["properties"]["split"]["properties"]
     p = sub.add_parser("folds", help="write cross-validation fold files")
     p.add_argument("--manifest", required=True)
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--scheme", default="loso-session", choices=["loso-session", "loso-speaker"])
-    p.add_argument("--valid-share", type=float, default=0.0, help="share of train ids held out")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scheme", default=split["scheme"]["default"], choices=split["scheme"]["enum"])
+    p.add_argument(
+        "--valid-share",
+        type=float,
+        default=split["valid_share"]["default"],
+        help="share of train ids held out",
+    )
+    p.add_argument("--seed", type=int, default=split["seed"]["default"])
     p.add_argument("--fold", type=int, action="append", help="write only this fold (repeatable)")
     p.set_defaults(func=cmd_folds)
 
+
+def _training_commands(sub) -> None:
     p = sub.add_parser("stage1", help="train the frame-level wav2vec 1.0 emotion model on a fold")
     _stage_arguments(p)
     p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
-    p.add_argument("--labels", default="neu,hap,ang,sad", help="class order, comma separated")
+    p.add_argument("--labels", required=True, help="class order, comma separated")
     p.add_argument(
-        "--backbone",
-        default=PAPER_BACKBONE,
-        help="JSON: the wav2vec 2.0 backbone whose frames to align to",
+        "--backbone", required=True, help="JSON: the wav2vec 2.0 backbone whose frames to align to"
     )
     p.set_defaults(func=cmd_stage1)
 
@@ -242,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudo-labels", help="stage 2's pseudo_labels.npz (P-TAPT)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
-    p.add_argument("--config", default="{}", help="the method's config section as JSON")
+    p.add_argument(
+        "--config", default="{}", help="the method's config section as JSON (schema defaults)"
+    )
     p.add_argument(
         "--keep-pretraining-head",
         action="store_true",
@@ -253,13 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="fine-tune and test the utterance classifier on a fold")
     _stage_arguments(p)
-    p.add_argument("--backbone", required=True, help="JSON: the model to fine-tune")
-    p.add_argument("--method", required=True, help="name recorded with the run: vft, tapt, ptapt")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--labels", default="neu,hap,ang,sad", help="class order, comma separated")
     p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
+    p.add_argument("--backbone", required=True, help="JSON: the model to fine-tune")
+    p.add_argument("--method", required=True, choices=methods(), help="name recorded with the run")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--labels", required=True, help="class order, comma separated")
     p.set_defaults(func=cmd_finetune)
 
+
+def _result_commands(sub) -> None:
     p = sub.add_parser("summarize", help="runs.csv and the per-method summary table")
     p.add_argument("--runs", required=True, help="runs.csv to write")
     p.add_argument("--summary", required=True, help="summary CSV to write")
@@ -276,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, help="results/{dataset} directory")
     p.add_argument("--out", required=True, help="report to write, one line per artifact")
     p.set_defaults(func=cmd_check_leakage)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ptapt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _corpus_commands(sub)
+    _training_commands(sub)
+    _result_commands(sub)
     return parser
 
 

@@ -1,28 +1,170 @@
-"""Stage configurations: dataclasses whose defaults are the reference values.
+"""Stage configurations, filled from config.schema.yaml: the only place a default is written.
 
-The workflow passes each stage its config section as JSON; keys not in the dataclass are an
-error rather than silently ignored. workflow/schemas/config.schema.yaml documents the same keys
-with the same defaults (a test keeps the two equal).
+The workflow passes each stage its config section as JSON (already filled by Snakemake); a
+command run by hand may pass part of a section or none. Either way `stage_config` validates the
+section against the schema, fills what is missing from the schema's defaults, and builds the
+stage's dataclass. The dataclasses declare fields only, so they cannot disagree with the schema.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import fields
-from typing import TypeVar
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, validators
 
 from ptapt.errors import PtaptError
 
-T = TypeVar("T")
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
 
-def from_dict(cls: type[T], data: dict | None, where: str) -> T:
-    data = dict(data or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise PtaptError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-    return cls(**data)
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """What the training loop takes, whatever the stage (schema: $defs/training)."""
+
+    lr: float
+    warmup: float
+    flat: float | None
+    accumulation: int
+    clip_grad_norm: float | None
+    max_bad_steps: int
+    checkpoint_every: int
+    log_every: int
+    device: str
+    amp: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage1Config(TrainingConfig):
+    wav2vec1: str
+    freeze_encoder: bool
+    head_hidden: int
+    steps: int
+    batch_size: int
+    holdout_share: float
+    seed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage2Config:
+    ks: list[int]
+    niter: int
+    max_points_per_centroid: int
+    init: str
+    seed: int
+    device: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PretrainConfig(TrainingConfig):
+    steps: int
+    seed: int
+    batch_seconds: float
+    max_crop_seconds: float
+    bucket_ratio: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaptConfig(PretrainConfig):
+    mask_prob: float
+    mask_length: int
+    min_masks: int
+    num_negatives: int
+    diversity_weight: float
+    gumbel_max: float
+    gumbel_min: float
+    gumbel_decay: float
+    train_feature_encoder: bool
+    loss_reduction: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PtaptConfig(PretrainConfig):
+    mask_prob: float
+    mask_length: int
+    min_masks: int
+    head_hidden: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig(TrainingConfig):
+    mode: str
+    layer_weights: bool
+    lora_rank: int
+    lora_alpha: int
+    epochs: int
+    batch_size: int
+    max_train_seconds: float
+    mask_time_prob: float
+    mask_time_length: int
+    mask_time_min_masks: int
+    mask_feature_prob: float
+    mask_feature_length: int
+    mask_feature_min_masks: int
+
+    def spec_augment(self) -> dict:
+        """transformers config values that switch on SpecAugment (applied in training only)."""
+        return {
+            "apply_spec_augment": True,
+            **{k: getattr(self, k) for k in asdict(self) if k.startswith("mask_")},
+        }
+
+
+# config section name -> (schema definition, dataclass)
+SECTIONS = {
+    "stage1": ("stage1", Stage1Config),
+    "stage2": ("stage2", Stage2Config),
+    "tapt": ("tapt", TaptConfig),
+    "ptapt": ("ptapt", PtaptConfig),
+    "backbone_pretraining": ("tapt", TaptConfig),
+    "finetune": ("finetune", FinetuneConfig),
+}
+
+
+@cache
+def schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def methods() -> list[str]:
+    """Every fine-tuning starting point, in table order (the schema's list)."""
+    return list(schema()["$defs"]["dataset"]["properties"]["methods"]["items"]["enum"])
+
+
+def _filling_validator(definition: str):
+    """A validator of one $defs entry that also fills in the schema's defaults (as Snakemake's
+    `validate` does), so a command run by hand gets the values the workflow would pass."""
+    base = Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def fill_then_check(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, properties, instance, subschema)
+
+    filling = validators.extend(base, {"properties": fill_then_check})
+    return filling({"$ref": f"#/$defs/{definition}", "$defs": schema()["$defs"]})
+
+
+def stage_config(section: str, values: dict | None = None, **overrides):
+    """The dataclass of config section `section` ("stage1", "tapt", "finetune", ...): `values`
+    updated by `overrides`, validated, missing keys taken from the schema's defaults."""
+    if section not in SECTIONS:
+        raise PtaptError(f"no config section {section!r}; known: {sorted(SECTIONS)}")
+    definition, cls = SECTIONS[section]
+    instance = {**copy.deepcopy(values or {}), **overrides}
+    errors = sorted(_filling_validator(definition).iter_errors(instance), key=str)
+    if errors:
+        error = errors[0]
+        where = ".".join([section, *map(str, error.absolute_path)])
+        raise PtaptError(f"config {where}: {error.message}")
+    return cls(**instance)
 
 
 def parse_json(text: str, where: str) -> dict:

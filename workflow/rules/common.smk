@@ -4,10 +4,18 @@ import json
 import os
 import shutil
 
+import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, "../schemas/config.schema.yaml")
+# The schema ships with the package: the CLI fills a stage's defaults from the same file.
+SCHEMA = os.path.join(workflow.basedir, "src/ptapt/config.schema.yaml")
+validate(config, SCHEMA)
+
+with open(SCHEMA) as schema_file:
+    METHODS = yaml.safe_load(schema_file)["$defs"]["dataset"]["properties"]["methods"][
+        "items"
+    ]["enum"]
 
 # GPUs a training job holds: one where an NVIDIA driver is installed, none on a CPU-only
 # machine (so CPU jobs are not serialised by the profile's GPU limit). profiles/slurm sets it
@@ -29,7 +37,7 @@ def dataset_config(dataset):
         )
 
 
-def corpus_root(wildcards):
+def get_corpus_root(wildcards):
     """The corpus root: generated under resources/ for synthetic datasets, else from config."""
     cfg = dataset_config(wildcards.dataset)
     if "synthetic" in cfg:
@@ -42,21 +50,21 @@ def corpus_root(wildcards):
     return cfg["root"]
 
 
-def corpus_input(wildcards):
+def get_corpus_input(wildcards):
     """A synthetic corpus is a DAG input; a user's corpus lives outside the DAG."""
     if "synthetic" in dataset_config(wildcards.dataset):
-        return corpus_root(wildcards)
+        return get_corpus_root(wildcards)
     return []
 
 
-def synthetic_config(wildcards):
+def get_synthetic_config(wildcards):
     cfg = dataset_config(wildcards.dataset)
     if "synthetic" not in cfg:
         raise WorkflowError(f"config: dataset {wildcards.dataset!r} is not synthetic")
     return cfg["synthetic"]
 
 
-def count_check_flag(wildcards):
+def get_count_check_flag(wildcards):
     return (
         ""
         if dataset_config(wildcards.dataset)["expect_counts"]
@@ -64,20 +72,12 @@ def count_check_flag(wildcards):
     )
 
 
-def split_config(wildcards):
+def get_split_config(wildcards):
     return dataset_config(wildcards.dataset)["split"]
 
 
-def output_dir(wildcards, output):
+def get_output_dir(wildcards, output):
     return os.path.dirname(output[0])
-
-
-def fold_files(dataset):
-    return expand(
-        "results/{dataset}/folds/fold{fold}.json",
-        dataset=dataset,
-        fold=dataset_config(dataset)["folds"],
-    )
 
 
 def recipe(dataset):
@@ -89,7 +89,7 @@ def recipe(dataset):
     return config["recipes"][name]
 
 
-def stage_config(stage):
+def get_stage_config(stage):
     """Params function: the stage's config section as JSON (a change reruns exactly that
     stage and what depends on it)."""
 
@@ -99,33 +99,29 @@ def stage_config(stage):
     return section
 
 
-def backbone_spec(wildcards):
+def get_backbone_spec(wildcards):
     return json.dumps(recipe(wildcards.dataset)["backbone"], sort_keys=True)
 
 
-def wav2vec1_input(wildcards):
+def get_wav2vec1_input(wildcards):
     """A wav2vec 1.0 checkpoint file is an input (missing -> a clear error); a preset is not."""
     spec = recipe(wildcards.dataset)["stage1"]["wav2vec1"]
     return [] if spec in ("tiny", "large") else spec
-
-
-def stage_files(dataset, pattern):
-    return expand(pattern, dataset=dataset, fold=dataset_config(dataset)["folds"])
 
 
 def backbone_is_preset(dataset):
     return recipe(dataset)["backbone"]["preset"] is not None
 
 
-def initial_backbone(wildcards):
+def get_initial_backbone(wildcards):
     """JSON spec of the model V-FT and stage 3 start from: the checkpoint named by the recipe,
     or, for a preset, the one pretrained from scratch by rule pretrain_backbone."""
     if backbone_is_preset(wildcards.dataset):
         return json.dumps({"source": f"results/{wildcards.dataset}/backbone"})
-    return backbone_spec(wildcards)
+    return get_backbone_spec(wildcards)
 
 
-def initial_backbone_files(wildcards):
+def get_initial_backbone_files(wildcards):
     if backbone_is_preset(wildcards.dataset):
         return expand(
             "results/{dataset}/backbone/{file}",
@@ -135,10 +131,10 @@ def initial_backbone_files(wildcards):
     return []
 
 
-def finetune_backbone(wildcards):
+def get_finetune_backbone(wildcards):
     """V-FT starts from the dataset's backbone, TAPT and P-TAPT from the fold's stage 3."""
     if wildcards.method == "vft":
-        return initial_backbone(wildcards)
+        return get_initial_backbone(wildcards)
     return json.dumps(
         {
             "source": f"results/{wildcards.dataset}/fold{wildcards.fold}/stage3/{wildcards.method}"
@@ -146,9 +142,9 @@ def finetune_backbone(wildcards):
     )
 
 
-def finetune_backbone_files(wildcards):
+def get_finetune_backbone_files(wildcards):
     if wildcards.method == "vft":
-        return initial_backbone_files(wildcards)
+        return get_initial_backbone_files(wildcards)
     return expand(
         "results/{dataset}/fold{fold}/stage3/{method}/{file}",
         **wildcards,
@@ -156,7 +152,7 @@ def finetune_backbone_files(wildcards):
     )
 
 
-def finetune_metrics(wildcards):
+def get_finetune_metrics(wildcards):
     cfg = dataset_config(wildcards.dataset)
     return expand(
         "results/{dataset}/fold{fold}/{method}/seed{seed}/metrics.json",
@@ -167,6 +163,6 @@ def finetune_metrics(wildcards):
     )
 
 
-def software_env(wildcards):
+def get_software_env(wildcards):
     """The conda environment file of every rule (used with --sdm conda only)."""
     return f"../../envs/{config['software_env']}.yaml"

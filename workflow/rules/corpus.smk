@@ -7,10 +7,10 @@ rule synth_corpus:
     log:
         "logs/{dataset}/synth_corpus.log",
     conda:
-        software_env
+        get_software_env
     threads: 2
     params:
-        synthetic=synthetic_config,
+        synthetic=get_synthetic_config,
     shell:
         "python -m ptapt synth-corpus --out {output} --preset {params.synthetic[preset]}"
         " --seed {params.synthetic[seed]} --jobs {threads} > {log} 2>&1"
@@ -18,17 +18,17 @@ rule synth_corpus:
 
 rule manifest:
     input:
-        corpus_input,
+        get_corpus_input,
     output:
         "results/{dataset}/manifest.tsv",
     log:
         "logs/{dataset}/manifest.log",
     conda:
-        software_env
+        get_software_env
     params:
         corpus=lambda wildcards: dataset_config(wildcards.dataset)["corpus"],
-        root=corpus_root,
-        count_check=count_check_flag,
+        root=get_corpus_root,
+        count_check=get_count_check_flag,
     shell:
         "python -m ptapt manifest --corpus {params.corpus} --root {params.root} --out {output}"
         " {params.count_check} > {log} 2>&1"
@@ -42,10 +42,10 @@ rule folds:
     log:
         "logs/{dataset}/folds/fold{fold}.log",
     conda:
-        software_env
+        get_software_env
     params:
-        split=split_config,
-        out_dir=output_dir,
+        split=get_split_config,
+        out_dir=get_output_dir,
     shell:
         "python -m ptapt folds --manifest {input} --out-dir {params.out_dir} --fold {wildcards.fold}"
         " --scheme {params.split[scheme]} --valid-share {params.split[valid_share]}"

@@ -3,14 +3,14 @@
 
 rule check_leakage:
     input:
-        finetune_metrics,
+        get_finetune_metrics,
     output:
         "results/{dataset}/leakage_check.txt",
     log:
         "logs/{dataset}/check_leakage.log",
     localrule: True
     conda:
-        software_env
+        get_software_env
     shell:
         "python -m ptapt check-leakage --results results/{wildcards.dataset} --out {output}"
         " > {log} 2>&1"
@@ -18,7 +18,7 @@ rule check_leakage:
 
 rule summarize:
     input:
-        metrics=finetune_metrics,
+        metrics=get_finetune_metrics,
         leakage="results/{dataset}/leakage_check.txt",
     output:
         runs="results/{dataset}/runs.csv",
@@ -27,7 +27,7 @@ rule summarize:
         "logs/{dataset}/summarize.log",
     localrule: True
     conda:
-        software_env
+        get_software_env
     shell:
         "python -m ptapt summarize --runs {output.runs} --summary {output.summary} {input.metrics}"
         " > {log} 2>&1"

@@ -5,7 +5,7 @@ rule stage1:
     input:
         manifest="results/{dataset}/manifest.tsv",
         fold="results/{dataset}/folds/fold{fold}.json",
-        wav2vec1=wav2vec1_input,
+        wav2vec1=get_wav2vec1_input,
     output:
         model="results/{dataset}/fold{fold}/stage1/model.safetensors",
         config="results/{dataset}/fold{fold}/stage1/config.json",
@@ -15,15 +15,15 @@ rule stage1:
     log:
         "logs/{dataset}/fold{fold}/stage1.log",
     conda:
-        software_env
+        get_software_env
     threads: 2
     resources:
         gpu=TRAINING_GPUS,
     params:
-        stage=stage_config("stage1"),
-        backbone=backbone_spec,
+        stage=get_stage_config("stage1"),
+        backbone=get_backbone_spec,
         labels=",".join(config["labels"]),
-        out_dir=output_dir,
+        out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/stage1",
     shell:
         "python -m ptapt stage1 --manifest {input.manifest} --fold {input.fold}"

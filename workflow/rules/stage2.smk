@@ -13,12 +13,12 @@ rule stage2:
     log:
         "logs/{dataset}/fold{fold}/stage2.log",
     conda:
-        software_env
+        get_software_env
     threads: 4
     params:
-        stage=stage_config("stage2"),
+        stage=get_stage_config("stage2"),
         stage1_dir=lambda wildcards, input: os.path.dirname(input.model),
-        out_dir=output_dir,
+        out_dir=get_output_dir,
     shell:
         "python -m ptapt stage2 --manifest {input.manifest} --fold {input.fold}"
         " --stage1 {params.stage1_dir} --config {params.stage:q}"

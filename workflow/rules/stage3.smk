@@ -15,7 +15,7 @@ rule synth_generic_corpus:
     log:
         "logs/synth_generic_corpus.log",
     conda:
-        software_env
+        get_software_env
     threads: 2
     shell:
         "python -m ptapt synth-corpus --out {output} --preset generic --seed 0 --jobs {threads}"
@@ -30,14 +30,14 @@ rule pretrain_backbone:
     log:
         "logs/{dataset}/pretrain_backbone.log",
     conda:
-        software_env
+        get_software_env
     threads: 2
     resources:
         gpu=TRAINING_GPUS,
     params:
-        stage=stage_config("backbone_pretraining"),
-        backbone=backbone_spec,
-        out_dir=output_dir,
+        stage=get_stage_config("backbone_pretraining"),
+        backbone=get_backbone_spec,
+        out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/backbone",
     shell:
         "python -m ptapt stage3 --method tapt --audio-dir {input} --backbone {params.backbone:q}"
@@ -49,20 +49,20 @@ rule tapt:
     input:
         manifest="results/{dataset}/manifest.tsv",
         fold="results/{dataset}/folds/fold{fold}.json",
-        backbone=initial_backbone_files,
+        backbone=get_initial_backbone_files,
     output:
         expand("results/{{dataset}}/fold{{fold}}/stage3/tapt/{file}", file=PRETRAINED),
     log:
         "logs/{dataset}/fold{fold}/tapt.log",
     conda:
-        software_env
+        get_software_env
     threads: 2
     resources:
         gpu=TRAINING_GPUS,
     params:
-        stage=stage_config("tapt"),
-        backbone=initial_backbone,
-        out_dir=output_dir,
+        stage=get_stage_config("tapt"),
+        backbone=get_initial_backbone,
+        out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/tapt",
     shell:
         "python -m ptapt stage3 --method tapt --manifest {input.manifest} --fold {input.fold}"
@@ -75,20 +75,20 @@ rule ptapt:
         manifest="results/{dataset}/manifest.tsv",
         fold="results/{dataset}/folds/fold{fold}.json",
         labels="results/{dataset}/fold{fold}/stage2/pseudo_labels.npz",
-        backbone=initial_backbone_files,
+        backbone=get_initial_backbone_files,
     output:
         expand("results/{{dataset}}/fold{{fold}}/stage3/ptapt/{file}", file=PRETRAINED),
     log:
         "logs/{dataset}/fold{fold}/ptapt.log",
     conda:
-        software_env
+        get_software_env
     threads: 2
     resources:
         gpu=TRAINING_GPUS,
     params:
-        stage=stage_config("ptapt"),
-        backbone=initial_backbone,
-        out_dir=output_dir,
+        stage=get_stage_config("ptapt"),
+        backbone=get_initial_backbone,
+        out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/ptapt",
     shell:
         "python -m ptapt stage3 --method ptapt --manifest {input.manifest} --fold {input.fold}"

@@ -16,7 +16,7 @@ rule finetune:
     input:
         manifest="results/{dataset}/manifest.tsv",
         fold="results/{dataset}/folds/fold{fold}.json",
-        backbone=finetune_backbone_files,
+        backbone=get_finetune_backbone_files,
     output:
         expand(
             "results/{{dataset}}/fold{{fold}}/{{method}}/seed{{seed}}/{file}",
@@ -25,18 +25,18 @@ rule finetune:
     log:
         "logs/{dataset}/fold{fold}/{method}/seed{seed}.log",
     wildcard_constraints:
-        method="vft|tapt|ptapt",
+        method="|".join(METHODS),
         seed=r"\d+",
     conda:
-        software_env
+        get_software_env
     threads: 2
     resources:
         gpu=TRAINING_GPUS,
     params:
-        stage=stage_config("finetune"),
-        backbone=finetune_backbone,
+        stage=get_stage_config("finetune"),
+        backbone=get_finetune_backbone,
         labels=",".join(config["labels"]),
-        out_dir=output_dir,
+        out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/{method}/seed{seed}",
     shell:
         "python -m ptapt finetune --manifest {input.manifest} --fold {input.fold}"

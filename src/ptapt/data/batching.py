@@ -1,11 +1,78 @@
-"""Batches for training: epoch-shuffled utterance batches, cropped to equal length.
+"""Batches for training: which utterances form a batch, and the typed batch every stage reads.
+
+- `epoch_batch`: shuffled epochs of fixed-size batches (stages 1 and 4).
+- `BucketBatches`: length-bucketed dynamic batches under a padded-audio budget (stage 3).
+- `crop_to_shortest`: stage 1's unpadded batches, every item cut to the shortest.
+- `random_crops` + `collate`: random crops, padded into an `AudioBatch` with its valid frames
+  and attention mask (stage 3; stage 4 collates its first seconds the same way).
 
 Every draw depends only on (seed, step) or (seed, epoch), so a resumed run sees the same batches.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+import torch
+
+from ptapt.models.frames import ConvLayout
+from ptapt.models.masking import sample_mask, valid_frames
+
+
+@dataclass(frozen=True)
+class AudioBatch:
+    wav: torch.Tensor  # (B, L) float32, zero-padded, on the training device
+    lengths: np.ndarray  # (B,) real samples per item
+    valid: np.ndarray  # (B, T) bool: frame t of item b comes from real samples
+    valid_mask: torch.Tensor  # the same, on the device (for pooling)
+    attention: torch.Tensor | None  # (B, L) sample mask for layer-norm encoders, else None
+    ids: list[str]  # utterance ids
+    starts: np.ndarray  # (B,) first sample of each item within its utterance
+
+
+def collate(
+    waves: list[np.ndarray],
+    layout: ConvLayout,
+    use_attention: bool,
+    device: torch.device,
+    ids: list[str] | None = None,
+    starts: np.ndarray | None = None,
+) -> AudioBatch:
+    """Zero-pad `waves` to the longest into one typed batch."""
+    lengths = np.array([len(w) for w in waves])
+    wav = np.zeros((len(waves), lengths.max()), dtype=np.float32)
+    for row, w in enumerate(waves):
+        wav[row, : len(w)] = w
+    valid = valid_frames(lengths, layout)
+    return AudioBatch(
+        wav=torch.from_numpy(wav).to(device),
+        lengths=lengths,
+        valid=valid,
+        valid_mask=torch.from_numpy(valid).to(device),
+        attention=sample_mask(lengths, wav.shape[1]).to(device) if use_attention else None,
+        ids=list(ids) if ids is not None else [""] * len(waves),
+        starts=np.zeros(len(waves), dtype=np.int64) if starts is None else starts,
+    )
+
+
+def random_crops(
+    waves: list[np.ndarray], max_samples: int, stride: int, rng: np.random.Generator
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Random crops of at most `max_samples` and their starts in samples.
+
+    Crops start at multiples of `stride` (the backbone's total conv stride, 320), so frame j of a
+    crop starting at sample s is frame s / stride + j of the full utterance.
+    """
+    lengths = [min(len(w), max_samples) for w in waves]
+    starts = np.array(
+        [
+            stride * int(rng.integers(0, (len(w) - n) // stride + 1))
+            for w, n in zip(waves, lengths, strict=True)
+        ]
+    )
+    crops = [w[s : s + n] for w, n, s in zip(waves, lengths, starts, strict=True)]
+    return crops, starts
 
 
 def epoch_batch(n_items: int, batch_size: int, step: int, seed: int) -> np.ndarray:
@@ -22,3 +89,52 @@ def crop_to_shortest(waves: list[np.ndarray], rng: np.random.Generator) -> np.nd
     length = min(len(w) for w in waves)
     starts = [int(rng.integers(0, len(w) - length + 1)) for w in waves]
     return np.stack([w[s : s + length] for w, s in zip(waves, starts, strict=True)])
+
+
+@dataclass
+class BucketBatches:
+    """Utterances fall into geometric length buckets: within a bucket, lengths differ by at most
+    `ratio` (10 % by default), so a batch drawn from one bucket wastes at most that share on
+    padding. Each epoch shuffles every bucket, packs its utterances into batches while the
+    padded size (items x longest item) stays within a budget of audio samples, then shuffles all
+    batches. Batch sizes thus adapt to lengths; the last batch of a bucket may be smaller."""
+
+    lengths: np.ndarray  # samples per utterance, already capped at the crop length
+    max_batch_samples: int  # padded budget: items x longest item
+    ratio: float = 1.1  # longest / shortest length within a bucket
+    seed: int = 0
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def epoch(self, epoch: int) -> list[np.ndarray]:
+        if epoch not in self._cache:
+            self._cache = {epoch: self._make_epoch(epoch)}  # keep one epoch in memory
+        return self._cache[epoch]
+
+    def _make_epoch(self, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, epoch])
+        bucket = np.floor(np.log(self.lengths) / np.log(self.ratio)).astype(np.int64)
+        batches = []
+        for b in np.unique(bucket):
+            batches += self._pack(rng.permutation(np.flatnonzero(bucket == b)))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def _pack(self, items: np.ndarray) -> list[np.ndarray]:
+        batches, current, longest = [], [], 0
+        for item in items:
+            grown = max(longest, self.lengths[item]) * (len(current) + 1)
+            if current and grown > self.max_batch_samples:
+                batches.append(np.array(current))
+                current, longest = [], 0
+            current.append(item)
+            longest = max(longest, self.lengths[item])
+        if current:
+            batches.append(np.array(current))
+        return batches
+
+    def batch(self, step: int) -> np.ndarray:
+        """Utterance indices of global step `step` (epochs follow one another)."""
+        epoch = 0
+        while step >= len(self.epoch(epoch)):
+            step -= len(self.epoch(epoch))
+            epoch += 1
+        return self.epoch(epoch)[step]

@@ -29,6 +29,7 @@ from transformers.utils import logging as hf_logging
 
 from ptapt.errors import PtaptError
 from ptapt.models.frames import ConvLayout
+from ptapt.models.strict import check_keys
 
 hf_logging.set_verbosity_error()  # our own strict check reports what matters about loading
 
@@ -139,19 +140,16 @@ def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
             f"backbone {spec.source!r}: cannot load ({err}); give a local directory, or download "
             "the model first when running offline"
         ) from None
-    missing = sorted(info["missing_keys"])
-    unexpected = sorted(k for k in info["unexpected_keys"] if not k.startswith(HEAD_PREFIXES))
-    mismatched = sorted(str(k) for k in info["mismatched_keys"])
-    if missing or unexpected or mismatched:
-        if cls is Wav2Vec2ForPreTraining and any(k.startswith("quantizer.") for k in missing):
-            raise PtaptError(
-                f"backbone {spec.source!r} has no quantizer: the contrastive "
-                "objective (TAPT) cannot continue from it"
-            )
+    missing = info["missing_keys"]
+    unexpected = [k for k in info["unexpected_keys"] if not k.startswith(HEAD_PREFIXES)]
+    if cls is Wav2Vec2ForPreTraining and any(k.startswith("quantizer.") for k in missing):
         raise PtaptError(
-            f"backbone {spec.source!r}: weights do not match {cls.__name__}: missing "
-            f"{missing[:8]}, unexpected {unexpected[:8]}, mismatched {mismatched[:8]}"
+            f"backbone {spec.source!r} has no quantizer: the contrastive "
+            "objective (TAPT) cannot continue from it"
         )
+    check_keys(
+        f"backbone {spec.source!r}", cls.__name__, missing, unexpected, info["mismatched_keys"]
+    )
     return model
 
 

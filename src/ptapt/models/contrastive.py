@@ -1,70 +1,74 @@
-"""The wav2vec 2.0 contrastive objective (TAPT) on transformers' Wav2Vec2ForPreTraining.
+"""TAPT's objective: the wav2vec 2.0 contrastive loss on transformers' Wav2Vec2ForPreTraining.
 
 Current transformers computes the loss only when the caller samples the negatives; here they are
 drawn from each utterance's valid frames only (the reference, on transformers 4.10, also drew
 them from padding). Loss = contrastive + diversity weight x diversity, summed over masked frames
-as in the reference, or averaged per masked frame.
+(the reference's reduction) or averaged per masked frame. Current transformers scales the
+diversity term by the masked-frame count, as fairseq does; transformers 4.10, which the
+reference ran, did not, so its diversity term was negligible.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import Wav2Vec2ForPreTraining
+from torch import nn
+from transformers import PreTrainedModel, Wav2Vec2ForPreTraining
 from transformers.models.wav2vec2.modeling_wav2vec2 import _sample_negative_indices
 
+from ptapt.config import TaptConfig
+from ptapt.data.batching import AudioBatch
 from ptapt.models.masking import time_mask
-
-
-@dataclass(frozen=True)
-class ContrastiveSettings:
-    mask_prob: float
-    mask_length: int
-    min_masks: int
-    num_negatives: int
-    diversity_weight: float
-    loss_reduction: str  # "sum" or "mean"
 
 
 def gumbel_temperature(step: int, maximum: float, minimum: float, decay: float) -> float:
     return max(maximum * decay**step, minimum)
 
 
-def contrastive_loss(
-    model: Wav2Vec2ForPreTraining,
-    wav: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    valid: np.ndarray,
-    settings: ContrastiveSettings,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of one batch and its parts; `valid` (B, T) marks frames from real samples."""
-    device = wav.device
-    mask = time_mask(valid, settings.mask_prob, settings.mask_length, settings.min_masks)
-    negatives = _sample_negative_indices(
-        valid.shape, settings.num_negatives, mask_time_indices=valid
-    )
-    mask_t = torch.from_numpy(mask).to(device)
-    negatives_t = torch.from_numpy(negatives).long().to(device)
-    out = model(
-        wav,
-        attention_mask=attention_mask,
-        mask_time_indices=mask_t,
-        sampled_negative_indices=negatives_t,
-    )
-    n_masked = int(mask.sum())
-    loss = out.contrastive_loss + settings.diversity_weight * out.diversity_loss
-    if settings.loss_reduction == "mean":
-        loss = loss / n_masked
-    return loss, {
-        "contrastive": out.contrastive_loss.item() / n_masked,
-        "diversity": out.diversity_loss.item() / n_masked,
-        "accuracy": contrastive_accuracy(out, negatives_t, mask_t),
-        "perplexity": out.codevector_perplexity.item(),
-        "masked_share": n_masked / int(valid.sum()),
-    }
+class ContrastiveObjective(nn.Module):
+    def __init__(self, model: Wav2Vec2ForPreTraining, cfg: TaptConfig):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+        if not cfg.train_feature_encoder:
+            model.freeze_feature_encoder()
+
+    @property
+    def backbone(self) -> PreTrainedModel:
+        return self.model.wav2vec2
+
+    def saved_model(self, keep_pretraining_head: bool) -> PreTrainedModel:
+        """The backbone alone, or with its quantizer and projections (to continue TAPT)."""
+        return self.model if keep_pretraining_head else self.model.wav2vec2
+
+    def forward(self, batch: AudioBatch, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.cfg
+        temperature = gumbel_temperature(step, cfg.gumbel_max, cfg.gumbel_min, cfg.gumbel_decay)
+        self.model.set_gumbel_temperature(temperature)
+        mask = time_mask(batch.valid, cfg.mask_prob, cfg.mask_length, cfg.min_masks)
+        negatives = _sample_negative_indices(
+            batch.valid.shape, cfg.num_negatives, mask_time_indices=batch.valid
+        )
+        device = batch.wav.device
+        mask_t = torch.from_numpy(mask).to(device)
+        negatives_t = torch.from_numpy(negatives).long().to(device)
+        out = self.model(
+            batch.wav,
+            attention_mask=batch.attention,
+            mask_time_indices=mask_t,
+            sampled_negative_indices=negatives_t,
+        )
+        n_masked = int(mask.sum())
+        loss = out.contrastive_loss + cfg.diversity_weight * out.diversity_loss
+        if cfg.loss_reduction == "mean":
+            loss = loss / n_masked
+        return loss, {
+            "contrastive": out.contrastive_loss.item() / n_masked,
+            "diversity": out.diversity_loss.item() / n_masked,
+            "accuracy": contrastive_accuracy(out, negatives_t, mask_t),
+            "perplexity": out.codevector_perplexity.item(),
+            "masked_share": n_masked / int(batch.valid.sum()),
+            "temperature": temperature,
+        }
 
 
 @torch.no_grad()

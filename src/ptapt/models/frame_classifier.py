@@ -21,13 +21,14 @@ from ptapt.atomic import atomic_path, write_json
 from ptapt.errors import PtaptError
 from ptapt.models.frames import ConvLayout, num_frames, receptive_field, total_stride
 from ptapt.models.heads import linear_head
-from ptapt.models.wav2vec1 import Wav2Vec1, Wav2Vec1Config, load_strict
+from ptapt.models.strict import load_strict
+from ptapt.models.wav2vec1 import Wav2Vec1, Wav2Vec1Config
 
 ALIGNER = (4, 2)  # (kernel, stride) of the convolution from 10 ms to 20 ms frames
 
 
 @dataclass(frozen=True)
-class FrameModelConfig:
+class FrameClassifierConfig:
     wav2vec1: Wav2Vec1Config
     target_layout: list[tuple[int, int]]  # the backbone's feature encoder (kernel, stride) list
     labels: list[str]
@@ -38,7 +39,7 @@ class FrameModelConfig:
         return {**asdict(self), "wav2vec1": self.wav2vec1.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> FrameModelConfig:
+    def from_dict(cls, d: dict) -> FrameClassifierConfig:
         return cls(
             **{
                 **d,
@@ -62,8 +63,8 @@ def alignment_padding(encoder: ConvLayout, target: ConvLayout) -> tuple[int, int
     return extra // 2, extra - extra // 2
 
 
-class FrameEmotionModel(nn.Module):
-    def __init__(self, cfg: FrameModelConfig, wav2vec1: Wav2Vec1 | None = None):
+class FrameClassifier(nn.Module):
+    def __init__(self, cfg: FrameClassifierConfig, wav2vec1: Wav2Vec1 | None = None):
         super().__init__()
         self.config = cfg
         self.wav2vec1 = wav2vec1 if wav2vec1 is not None else Wav2Vec1(cfg.wav2vec1)
@@ -96,20 +97,21 @@ class FrameEmotionModel(nn.Module):
         return self.frame_head(features), self.utterance_head(features.mean(dim=1))
 
 
-def save_frame_model(model: FrameEmotionModel, out: Path, extra: dict) -> None:
+def save_frame_classifier(model: FrameClassifier, out_dir: str | Path, extra: dict) -> None:
     """model.safetensors (all weights) and config.json (model config, label order, `extra`)."""
+    out = Path(out_dir)
     with atomic_path(out / "model.safetensors") as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     write_json(out / "config.json", {"model": model.config.to_dict(), **extra})
 
 
-def load_frame_model(directory: str | Path) -> FrameEmotionModel:
+def load_frame_classifier(directory: str | Path) -> FrameClassifier:
     """Rebuild a saved frame model, loading its weights strictly."""
     directory = Path(directory)
     try:
         meta = json.loads((directory / "config.json").read_text())
     except FileNotFoundError:
         raise PtaptError(f"{directory}: no config.json; not a stage-1 output directory") from None
-    model = FrameEmotionModel(FrameModelConfig.from_dict(meta["model"]))
+    model = FrameClassifier(FrameClassifierConfig.from_dict(meta["model"]))
     load_strict(model, load_file(str(directory / "model.safetensors")), directory)
     return model

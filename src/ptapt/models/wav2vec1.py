@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptapt.errors import PtaptError
+from ptapt.models.strict import load_strict
 
 Layer = tuple[int, int, int]  # (channels, kernel, stride)
 
@@ -218,22 +219,6 @@ class Wav2Vec1(nn.Module):
         state = {k: v for k, v in ckpt["model"].items() if not k.startswith(PRETRAINING_HEAD)}
         load_strict(model, state, path)
         return model
-
-
-def load_strict(model: nn.Module, state: dict, source) -> None:
-    """load_state_dict that fails, naming the keys, on any missing or unexpected weight."""
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise PtaptError(
-            f"{source}: weights do not match the model: missing {missing[:10]}"
-            f"{' ...' if len(missing) > 10 else ''}, unexpected {unexpected[:10]}"
-            f"{' ...' if len(unexpected) > 10 else ''}"
-        )
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:  # shape mismatches
-        raise PtaptError(f"{source}: weights do not match the model ({err})") from None
 
 
 def build(spec: str) -> Wav2Vec1:

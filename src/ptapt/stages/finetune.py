@@ -11,170 +11,123 @@ curve.csv.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ptapt.atomic import atomic_path, write_csv, write_json, write_lines, write_tsv
+from ptapt.atomic import atomic_path, write_tsv
+from ptapt.config import FinetuneConfig
 from ptapt.data.audio import SAMPLE_RATE, load_many
-from ptapt.data.batching import epoch_batch
+from ptapt.data.batching import collate, epoch_batch
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import label_ids, read_manifest, select
 from ptapt.metrics import classification_report, unweighted_accuracy
 from ptapt.models.backbone import BackboneSpec, conv_layout, load_backbone
-from ptapt.models.classifier import ClassifierConfig, UtteranceClassifier, save_classifier
-from ptapt.models.masking import sample_mask, uses_attention_mask, valid_frames
-from ptapt.training.checkpoint import ResumeCheckpoint, digest, fingerprint
-from ptapt.training.loop import LoopSettings, pick_device, train
+from ptapt.models.masking import uses_attention_mask
+from ptapt.models.utterance_classifier import (
+    ClassifierConfig,
+    UtteranceClassifier,
+    save_classifier,
+)
+from ptapt.training.checkpoint import digest
+from ptapt.training.fit import finish, fit, prepare
 from ptapt.training.losses import class_weights
-from ptapt.training.schedule import adam_with_schedule
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FinetuneConfig:
-    mode: str = "partial"  # partial, entire, frozen, lora
-    layer_weights: bool = False
-    lora_rank: int = 8
-    lora_alpha: int = 16
-    epochs: int = 15
-    batch_size: int = 64
-    lr: float = 1e-4
-    max_train_seconds: float = 10.0  # training uses the first seconds of each utterance
-    mask_time_prob: float = 0.08
-    mask_time_length: int = 15
-    mask_time_min_masks: int = 2
-    mask_feature_prob: float = 0.05
-    mask_feature_length: int = 64
-    mask_feature_min_masks: int = 1
-    checkpoint_every: int = 200
-    log_every: int = 10
-    device: str = "auto"
-    amp: str = "auto"
-
-    def spec_augment(self) -> dict:
-        """transformers config values that switch on SpecAugment (applied in training only)."""
-        return {
-            "apply_spec_augment": True,
-            **{k: getattr(self, k) for k in asdict(self) if k.startswith("mask_")},
-        }
-
-
 def run(
-    manifest: str, fold_file: str, init: BackboneSpec, method: str, seed: int,
-    cfg: FinetuneConfig, labels: list[str], out_dir: str, work_dir: str,
-) -> dict:  # fmt: skip
-    rows = read_manifest(manifest)
-    fold = read_fold(fold_file)
-    train_rows = select(rows, fold.train, fold_file)
-    valid_rows = select(rows, fold.valid, fold_file)
-    test_rows = select(rows, fold.test, fold_file)
-    device = pick_device(cfg.device)
-    torch.manual_seed(seed)
-    backbone = load_backbone(init, **cfg.spec_augment())
-    model = UtteranceClassifier(
-        backbone, ClassifierConfig(list(labels), cfg.mode, cfg.layer_weights, cfg.lora_rank,
-                                   cfg.lora_alpha),
-    ).to(device)  # fmt: skip
-    layout = conv_layout(backbone.config)
-    use_attention = uses_attention_mask(backbone.config)
+    manifest: str,
+    fold_file: str,
+    init: BackboneSpec,
+    method: str,
+    seed: int,
+    cfg: FinetuneConfig,
+    labels: list[str],
+    out_dir: str,
+    work_dir: str,
+) -> dict:
+    rows, fold = read_manifest(manifest), read_fold(fold_file)
+    train_rows, valid_rows, test_rows = (
+        select(rows, ids, fold_file) for ids in (fold.train, fold.valid, fold.test)
+    )
+    device = prepare(cfg.device, seed)
+    model = build_classifier(init, cfg, labels).to(device)
     crop = int(cfg.max_train_seconds * SAMPLE_RATE)
     waves = [w[:crop] for w in load_many([r.path for r in train_rows], "loading training audio")]
     targets = np.array(label_ids(train_rows, labels))
-    weight = class_weights(targets, len(labels)).to(device)
-    per_epoch = max(1, len(waves) // cfg.batch_size)
+    per_epoch = max(1, len(waves) // cfg.batch_size // cfg.accumulation)  # optimizer steps
+    validation = Validation(model, valid_rows, labels, Path(work_dir))
+    identity = [method, labels, [r.utt_id for r in train_rows], fold.valid, digest(waves)]
+    curve = fit(
+        model,
+        utterance_steps(model, waves, targets, cfg, seed, device),
+        cfg,
+        steps=cfg.epochs * per_epoch,
+        seed=seed,
+        work_dir=work_dir,
+        identity=identity,
+        device=device,
+        desc=f"finetune {method}",
+        after_step=lambda done: validation.after_step(done, per_epoch),
+    )
+    selected = validation.restore_best() or cfg.epochs
+    metrics = test(model, test_rows, labels, out_dir)
+    metrics.update(method=method, fold=fold.fold, seed=seed, selected_epoch=selected)
+    metrics.update(valid_ua_per_epoch=validation.history or None, n_train=len(train_rows))
+    metrics.update(n_valid=len(valid_rows), mode=cfg.mode)
+    extra = {"method": method, "seed": seed, "finetune": asdict(cfg)}
+    save_classifier(model, Path(out_dir) / "model", extra)
+    finish(out_dir, work_dir, [r.utt_id for r in train_rows], curve, metrics)
+    validation.remove()
+    figures = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("ua", "wa", "macro_f1"))
+    log.info("finetune %s fold %d seed %d: %s", method, fold.fold, seed, figures)
+    return metrics
+
+
+def build_classifier(init: BackboneSpec, cfg: FinetuneConfig, labels) -> UtteranceClassifier:
+    """The backbone with SpecAugment switched on, and the head of `cfg.mode`."""
+    backbone = load_backbone(init, **cfg.spec_augment())
+    modes = ClassifierConfig(
+        list(labels), cfg.mode, cfg.layer_weights, cfg.lora_rank, cfg.lora_alpha
+    )
+    return UtteranceClassifier(backbone, modes)
+
+
+def utterance_steps(model, waves, targets: np.ndarray, cfg: FinetuneConfig, seed: int, device):
+    """The training step: class-weighted cross-entropy on a padded batch of utterances."""
+    weight = class_weights(targets, len(model.config.labels)).to(device)
+    layout = conv_layout(model.backbone.config)
+    use_attention = uses_attention_mask(model.backbone.config)
 
     def step_fn(step, micro, rng):
-        idx = epoch_batch(len(waves), cfg.batch_size, step, seed)
-        wav, attention, valid = pad_batch([waves[i] for i in idx], layout, use_attention, device)
-        logits = model(wav, attention, valid)
+        idx = epoch_batch(len(waves), cfg.batch_size, step * cfg.accumulation + micro, seed)
+        logits = model(collate([waves[i] for i in idx], layout, use_attention, device))
         target = torch.as_tensor(targets[idx], device=device)
         loss = F.cross_entropy(logits.float(), target, weight=weight)
         accuracy = (logits.argmax(-1) == target).float().mean().item()
         return loss, {"accuracy": accuracy}
 
-    validation = Validation(model, valid_rows, labels, layout, device, Path(work_dir))
-    steps = cfg.epochs * per_epoch
-    # a constant learning rate, as the reference: no warmup, flat to the end
-    optimizer, scheduler = adam_with_schedule(model, cfg.lr, steps, 0, steps)
-    settings = LoopSettings(
-        steps=steps, seed=seed, checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
-        amp=cfg.amp,
-    )  # fmt: skip
-    key = fingerprint([asdict(cfg), method, seed, labels, [r.utt_id for r in train_rows],
-                       fold.valid, digest(waves), digest(model.state_dict().values())])  # fmt: skip
-    checkpoint = ResumeCheckpoint(work_dir, key)
-    curve = train(
-        model, optimizer, scheduler, step_fn, settings, checkpoint, device, f"finetune {method}",
-        after_step=lambda done: validation.after_step(done, per_epoch),
-    )  # fmt: skip
-    selected = validation.restore_best()
-    if selected is None:
-        selected = cfg.epochs
-
-    predictions = predict(model, test_rows, layout, device)
-    truth = [r.label for r in test_rows]
-    predicted = [labels[int(p.argmax())] for p in predictions]
-    metrics = {
-        **classification_report(truth, predicted, labels),
-        "method": method,
-        "fold": fold.fold,
-        "seed": seed,
-        "selected_epoch": selected,
-        "valid_ua_per_epoch": validation.history or None,
-        "n_train": len(train_rows),
-        "n_valid": len(valid_rows),
-        "mode": cfg.mode,
-    }
-    out = Path(out_dir)
-    save_classifier(model, out / "model", {"method": method, "seed": seed, "finetune": asdict(cfg)})
-    write_predictions(out / "predictions.tsv", test_rows, predicted, predictions, labels)
-    write_lines(out / "train_ids.txt", [r.utt_id for r in train_rows])
-    write_csv(out / "curve.csv", curve)
-    write_json(out / "metrics.json", metrics)
-    checkpoint.remove()
-    validation.remove()
-    log.info("finetune %s fold %d seed %d: UA %.3f WA %.3f F1 %.3f", method, fold.fold, seed,
-             metrics["ua"], metrics["wa"], metrics["macro_f1"])  # fmt: skip
-    return metrics
+    return step_fn
 
 
-def pad_batch(waves, layout, use_attention: bool, device):
-    """Zero-padded (B, L) audio, its attention mask (layer-norm encoders only) and the valid
-    frames (B, T) that pooling averages over."""
-    lengths = np.array([len(w) for w in waves])
-    batch = np.zeros((len(waves), lengths.max()), dtype=np.float32)
-    for row, w in enumerate(waves):
-        batch[row, : len(w)] = w
-    attention = sample_mask(lengths, batch.shape[1]).to(device) if use_attention else None
-    valid = torch.from_numpy(valid_frames(lengths, layout)).to(device)
-    return torch.from_numpy(batch).to(device), attention, valid
-
-
-@torch.no_grad()
-def predict(model: UtteranceClassifier, rows, layout, device) -> np.ndarray:
-    """Class probabilities (N, C), one full utterance at a time."""
-    was_training = model.training
-    model.eval()
-    probabilities = []
-    for wave in load_many([r.path for r in rows], "loading evaluation audio"):
-        wav, attention, valid = pad_batch([wave], layout, False, device)
-        probabilities.append(F.softmax(model(wav, attention, valid).float(), dim=-1)[0].cpu())
-    model.train(was_training)
-    return torch.stack(probabilities).numpy() if probabilities else np.zeros((0, 0))
+def test(model: UtteranceClassifier, rows, labels: list[str], out_dir: str) -> dict:
+    """Score the test utterances at full length; writes predictions.tsv."""
+    probabilities = model.probabilities(load_many([r.path for r in rows], "loading test audio"))
+    predicted = [labels[int(p.argmax())] for p in probabilities]
+    write_predictions(Path(out_dir) / "predictions.tsv", rows, predicted, probabilities, labels)
+    return classification_report([r.label for r in rows], predicted, labels)
 
 
 class Validation:
     """UA on the validation ids at every epoch end, keeping the best epoch's weights (on disk too,
     with the history, so a resumed run still has them)."""
 
-    def __init__(self, model, rows, labels, layout, device, work_dir: Path):
+    def __init__(self, model: UtteranceClassifier, rows, labels, work_dir: Path):
         self.model, self.rows, self.labels = model, rows, labels
-        self.layout, self.device = layout, device
         self.path = work_dir / "best.pt"
         saved = torch.load(self.path, weights_only=True) if self.path.exists() else {}
         self.history: dict[int, float] = saved.get("history", {})
@@ -185,8 +138,8 @@ class Validation:
         if not self.rows or done % per_epoch:
             return
         epoch = done // per_epoch
-        probabilities = predict(self.model, self.rows, self.layout, self.device)
-        predicted = [self.labels[int(p.argmax())] for p in probabilities]
+        waves = load_many([r.path for r in self.rows], "loading validation audio")
+        predicted = [self.labels[int(p.argmax())] for p in self.model.probabilities(waves)]
         self.history[epoch] = unweighted_accuracy([r.label for r in self.rows], predicted)
         if self.best_epoch is None or self.history[epoch] > self.history[self.best_epoch]:
             self.best_epoch = epoch
@@ -194,8 +147,10 @@ class Validation:
                 k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
             }
         with atomic_path(self.path) as tmp:
-            torch.save({"history": self.history, "best_epoch": self.best_epoch,
-                        "state": self.best_state}, tmp)  # fmt: skip
+            torch.save(
+                {"history": self.history, "best_epoch": self.best_epoch, "state": self.best_state},
+                tmp,
+            )
         log.info("epoch %d: validation UA %.3f", epoch, self.history[epoch])
 
     def restore_best(self) -> int | None:

@@ -10,39 +10,29 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ptapt import kmeans
 from ptapt.atomic import atomic_path, write_json
+from ptapt.config import Stage2Config
 from ptapt.data.audio import load_audio
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import label_ids, read_manifest, select
-from ptapt.models.frame_classifier import FrameEmotionModel, load_frame_model
+from ptapt.models import kmeans
+from ptapt.models.frame_classifier import FrameClassifier, load_frame_classifier
 from ptapt.training.loop import pick_device
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Stage2Config:
-    ks: list[int] = field(default_factory=lambda: [64, 512, 4096])
-    niter: int = 20
-    max_points_per_centroid: int = 256
-    init: str = "kmeans++"
-    seed: int = 0
-    device: str = "auto"
 
 
 def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_dir: str) -> dict:
     fold = read_fold(fold_file)
     rows = select(read_manifest(manifest), fold.train, fold_file)
     device = pick_device(cfg.device)
-    model = load_frame_model(stage1_dir).to(device).eval()
+    model = load_frame_classifier(stage1_dir).to(device).eval()
     labels = np.array(label_ids(rows, model.config.labels))
     gpu = kmeans.use_gpu(cfg.device)
     out = Path(out_dir)
@@ -76,7 +66,7 @@ def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_d
 
 @torch.no_grad()
 def extract(
-    model: FrameEmotionModel, paths: list[str], store: Path, device
+    model: FrameClassifier, paths: list[str], store: Path, device
 ) -> tuple[np.memmap, np.ndarray]:
     """Aligned features of every file, one at a time (no padding), into a float16 memory map."""
     counts = []

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from ptapt.atomic import write_csv
+from ptapt.config import methods
 from ptapt.errors import PtaptError
 from ptapt.metrics import aggregate, runs_to_grid
 
-METHOD_ORDER = ["vft", "tapt", "ptapt"]
 FIGURES = {"ua": "ua", "wa": "wa", "f1": "macro_f1"}
 
 
@@ -19,15 +19,22 @@ def load_runs(paths: list[str]) -> list[dict]:
     for path in paths:
         try:
             m = json.loads(Path(path).read_text())
-            runs.append({"method": m["method"], "fold": int(m["fold"]), "seed": int(m["seed"]),
-                         **{name: 100 * m[key] for name, key in FIGURES.items()}})  # fmt: skip
+            runs.append(
+                {
+                    "method": m["method"],
+                    "fold": int(m["fold"]),
+                    "seed": int(m["seed"]),
+                    **{name: 100 * m[key] for name, key in FIGURES.items()},
+                }
+            )
         except (OSError, json.JSONDecodeError, KeyError) as err:
             raise PtaptError(f"{path}: not a fine-tuning metrics.json ({err})") from None
     return sorted(runs, key=lambda r: (_method_rank(r["method"]), r["fold"], r["seed"]))
 
 
 def _method_rank(method: str) -> tuple[int, str]:
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+    order = methods()
+    return (order.index(method) if method in order else len(order), method)
 
 
 def summarize(runs: list[dict]) -> list[dict]:
@@ -42,13 +49,19 @@ def summarize(runs: list[dict]) -> list[dict]:
                 raise PtaptError(f"method {method}: {err}") from None
             figures[name] = aggregate(grid)
         ua = figures["ua"]
-        rows.append({
-            "method": method,
-            "ua_mean": ua.mean, "wa_mean": figures["wa"].mean, "f1_mean": figures["f1"].mean,
-            "ua_fold_std": ua.fold_std, "ua_run_std": ua.run_std,
-            "n_folds": ua.n_folds, "n_seeds": ua.n_seeds,
-            **{f"ua_fold{f}": v for f, v in zip(folds, ua.per_fold, strict=True)},
-        })  # fmt: skip
+        rows.append(
+            {
+                "method": method,
+                "ua_mean": ua.mean,
+                "wa_mean": figures["wa"].mean,
+                "f1_mean": figures["f1"].mean,
+                "ua_fold_std": ua.fold_std,
+                "ua_run_std": ua.run_std,
+                "n_folds": ua.n_folds,
+                "n_seeds": ua.n_seeds,
+                **{f"ua_fold{f}": v for f, v in zip(folds, ua.per_fold, strict=True)},
+            }
+        )
     return rows
 
 

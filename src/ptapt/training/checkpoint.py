@@ -38,8 +38,12 @@ def digest(arrays) -> str:
 
 class ResumeCheckpoint:
     def __init__(self, directory: str | Path, fingerprint: str):
-        self.path = Path(directory) / "last.pt"
+        self.path = self.path_in(directory)
         self.fingerprint = fingerprint
+
+    @staticmethod
+    def path_in(directory: str | Path) -> Path:
+        return Path(directory) / "last.pt"
 
     def save(self, state: dict) -> None:
         with atomic_path(self.path) as tmp:
@@ -54,6 +58,3 @@ class ResumeCheckpoint:
             return None
         log.info("resuming from %s at step %d", self.path, state["step"])
         return state
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)

@@ -24,11 +24,13 @@ def warmup_flat_decay(
 
 
 def adam_with_schedule(
-    model: nn.Module, lr: float, total: int, warmup: float, flat: float
+    model: nn.Module, lr: float, total: int, warmup: float, flat: float | None
 ) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
     """Adam over the trainable parameters, and the schedule with warmup and flat stretch given
-    as shares of `total` (below 1) or step counts (no weight decay, as the reference)."""
+    as shares of `total` (below 1) or step counts; `flat` None keeps the rate constant to the
+    end (no weight decay, as the reference)."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=lr)
-    schedule = warmup_flat_decay(optimizer, total, steps_of(warmup, total), steps_of(flat, total))
+    flat_steps = total if flat is None else steps_of(flat, total)
+    schedule = warmup_flat_decay(optimizer, total, steps_of(warmup, total), flat_steps)
     return optimizer, schedule

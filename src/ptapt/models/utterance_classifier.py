@@ -13,9 +13,11 @@ Fine-tuning modes:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
@@ -23,8 +25,10 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from ptapt.atomic import atomic_path, write_json
+from ptapt.data.batching import collate
 from ptapt.errors import PtaptError
-from ptapt.models.backbone import BackboneSpec, load_backbone, save_backbone
+from ptapt.models.backbone import BackboneSpec, conv_layout, load_backbone, save_backbone
+from ptapt.models.strict import check_keys
 
 MODES = ("partial", "entire", "frozen", "lora")
 
@@ -63,8 +67,11 @@ class UtteranceClassifier(nn.Module):
         if mode == "lora":
             from peft import LoraConfig, get_peft_model
 
-            lora = LoraConfig(r=self.config.lora_rank, lora_alpha=self.config.lora_alpha,
-                              target_modules=["q_proj", "k_proj", "v_proj"])  # fmt: skip
+            lora = LoraConfig(
+                r=self.config.lora_rank,
+                lora_alpha=self.config.lora_alpha,
+                target_modules=["q_proj", "k_proj", "v_proj"],
+            )
             self.backbone = get_peft_model(backbone, lora)
 
     def train(self, mode: bool = True):
@@ -73,21 +80,36 @@ class UtteranceClassifier(nn.Module):
             self.backbone.eval()  # a fixed backbone: no dropout, no SpecAugment
         return self
 
-    def forward(
-        self, wav: torch.Tensor, attention_mask: torch.Tensor | None, valid: torch.Tensor
-    ) -> torch.Tensor:
-        """Logits (B, classes); `valid` (B, T) marks frames from real samples."""
+    def forward(self, batch) -> torch.Tensor:
+        """Logits (B, classes) of an `AudioBatch`; pooling covers its valid frames only."""
         weighted = self.layer_weights is not None
-        out = self.backbone(wav, attention_mask=attention_mask, output_hidden_states=weighted)
+        out = self.backbone(
+            batch.wav, attention_mask=batch.attention, output_hidden_states=weighted
+        )
         if weighted:
             stacked = torch.stack(out.hidden_states, dim=0)
             weights = F.softmax(self.layer_weights, dim=0).view(-1, 1, 1, 1)
             hidden = (weights * stacked).sum(dim=0)
         else:
             hidden = out.last_hidden_state
-        mask = valid.to(hidden.dtype).unsqueeze(-1)
+        mask = batch.valid_mask.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
         return self.head(F.relu(pooled))
+
+    @torch.no_grad()
+    def probabilities(self, waves: Iterable[np.ndarray]) -> np.ndarray:
+        """Class probabilities (N, C), one full utterance at a time (no padding, so a
+        prediction never depends on its batch); the model's training mode is restored."""
+        was_training = self.training
+        self.eval()
+        device = self.head.weight.device
+        layout = conv_layout(self.backbone.config)
+        rows = [
+            F.softmax(self(collate([wave], layout, False, device)).float(), dim=-1)[0].cpu()
+            for wave in waves
+        ]
+        self.train(was_training)
+        return torch.stack(rows).numpy() if rows else np.zeros((0, len(self.config.labels)))
 
     def plain_backbone(self) -> PreTrainedModel:
         """The backbone with any LoRA adapters merged in."""
@@ -117,10 +139,11 @@ def load_classifier(directory: str | Path) -> UtteranceClassifier:
     model = UtteranceClassifier(load_backbone(BackboneSpec(source=str(directory))), cfg)
     head = load_file(str(directory / "head.safetensors"))
     expected = {k for k in model.state_dict() if not k.startswith("backbone.")}
-    if set(head) != expected:
-        raise PtaptError(
-            f"{directory}/head.safetensors: missing {sorted(expected - set(head))}, "
-            f"unexpected {sorted(set(head) - expected)}"
-        )
+    check_keys(
+        f"{directory}/head.safetensors",
+        "the classifier head",
+        expected - set(head),
+        set(head) - expected,
+    )
     model.load_state_dict(head, strict=False)  # exactly the non-backbone keys, checked above
     return model.eval()

@@ -1,0 +1,86 @@
+"""The skeleton every training stage shares.
+
+A stage writes only what is its own (the model, the batch, the objective, its metrics):
+
+    device = prepare(cfg.device, seed)            # device, and the seed of initialisation
+    model = ...; step_fn = ...                    # the stage's model and one training step
+    curve = fit(model, step_fn, cfg, steps=..., seed=..., work_dir=..., identity=[...], ...)
+    ... save the model ...
+    finish(out_dir, work_dir, train_ids, curve, metrics)
+
+`fit` builds Adam and the schedule, fingerprints the run (configuration, `identity`: the data
+and anything else that defines it, and the initial weights) and runs the resumable loop; a
+checkpoint from another fingerprint is never resumed. `finish` writes train_ids.txt, curve.csv
+and metrics.json, then drops the resumable checkpoint: only once every artifact is in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ptapt.atomic import write_csv, write_json, write_lines
+from ptapt.config import TrainingConfig
+from ptapt.training.checkpoint import ResumeCheckpoint, digest, fingerprint
+from ptapt.training.loop import StepFn, Trainer, pick_device
+from ptapt.training.schedule import adam_with_schedule
+
+
+def prepare(device: str, seed: int) -> torch.device:
+    """The training device; seeds torch for the model's initialisation."""
+    chosen = pick_device(device)
+    torch.manual_seed(seed)
+    return chosen
+
+
+def fit(
+    model: torch.nn.Module,
+    step_fn: StepFn,
+    cfg: TrainingConfig,
+    *,
+    steps: int,
+    seed: int,
+    work_dir: str | Path,
+    identity: list,
+    device: torch.device,
+    desc: str,
+    after_step: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Train `model` for `steps` optimizer steps, resuming from `work_dir` if a checkpoint of
+    the same run is there; returns the training curve."""
+    optimizer, scheduler = adam_with_schedule(model, cfg.lr, steps, cfg.warmup, cfg.flat)
+    key = fingerprint(
+        [desc, asdict(cfg), steps, seed, identity, digest(model.state_dict().values())]
+    )
+    trainer = Trainer(
+        model,
+        optimizer,
+        scheduler,
+        step_fn,
+        cfg,
+        steps=steps,
+        seed=seed,
+        checkpoint=ResumeCheckpoint(work_dir, key),
+        device=device,
+        desc=desc,
+        after_step=after_step,
+    )
+    return trainer.run()
+
+
+def finish(
+    out_dir: str | Path,
+    work_dir: str | Path,
+    train_ids: list[str],
+    curve: list[dict],
+    metrics: dict,
+) -> None:
+    """Write the artifacts every training stage has, then drop its resumable checkpoint."""
+    out = Path(out_dir)
+    write_lines(out / "train_ids.txt", train_ids)
+    write_csv(out / "curve.csv", curve)
+    write_json(out / "metrics.json", metrics)
+    ResumeCheckpoint.path_in(work_dir).unlink(missing_ok=True)
