@@ -60,7 +60,8 @@ def test_outputs_and_metrics(run_twice, fold):
     out, metrics, _ = run_twice
     _, f, _ = fold
     assert metrics["n_train"] == len(f.train) and sum(metrics["counts"].values()) == len(f.test)
-    assert 0 <= metrics["ua"] <= 1 and metrics["selected_epoch"] == FINETUNE.epochs
+    history = {int(k): v for k, v in metrics["valid_ua_per_epoch"].items()}
+    assert 0 <= metrics["ua"] <= 1 and metrics["selected_epoch"] == max(history, key=history.get)
     assert np.array(metrics["confusion"]).sum() == len(f.test)
     rows = (out / "a/predictions.tsv").read_text().splitlines()
     assert rows[0].split("\t") == [
@@ -169,18 +170,20 @@ def test_summary_arithmetic(tmp_path):
             )
         )
         paths.append(str(path))
-    table = summarize.run(paths, str(tmp_path / "runs.csv"), str(tmp_path / "summary.csv"))
+    table = summarize.run(
+        paths, *(str(tmp_path / f) for f in ("runs.csv", "summary.csv", "significance.csv"))
+    )
     header, row = (tmp_path / "summary.csv").read_text().splitlines()
     summary = dict(zip(header.split(","), row.split(","), strict=True))
     assert float(summary["ua_mean"]) == 71.0 and float(summary["wa_mean"]) == 61.0
     assert float(summary["f1_mean"]) == 51.0
-    assert float(summary["ua_fold_std"]) == round(np.sqrt((100 + 4 + 144) / 3), 2)  # folds 61 69 83
+    assert float(summary["ua_fold_std_of_means"]) == round(np.sqrt(248 / 3), 2)  # 61 69 83
     assert float(summary["ua_run_std"]) == 1.0  # seed means 70 and 72
     assert [float(summary[f"ua_fold{f}"]) for f in (1, 2, 3)] == [61.0, 69.0, 83.0]
     assert (summary["n_folds"], summary["n_seeds"]) == ("3", "2")
     assert "tapt" in table and len((tmp_path / "runs.csv").read_text().splitlines()) == 7
     with pytest.raises(PtaptError, match="missing"):
-        summarize.run(paths[:-1], str(tmp_path / "r.csv"), str(tmp_path / "s.csv"))
+        summarize.run(paths[:-1], *(str(tmp_path / f) for f in ("r.csv", "s.csv", "p.csv")))
 
 
 def test_leakage_guard(tmp_path):

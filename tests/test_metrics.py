@@ -32,7 +32,9 @@ def test_aggregate_matches_hand_computation():
     agg = metrics.aggregate(grid)
     assert agg.per_fold == pytest.approx([61.0, 69.0, 83.0])
     assert agg.mean == pytest.approx(71.0)
-    assert agg.fold_std == pytest.approx(np.sqrt((100 + 4 + 144) / 3))
+    # the reference's fold std: per seed the std over folds, then the mean over seeds
+    assert agg.fold_std == pytest.approx((np.sqrt(200 / 3) + np.sqrt(312 / 3)) / 2)
+    assert agg.fold_std_of_means == pytest.approx(np.sqrt((100 + 4 + 144) / 3))
     assert agg.run_std == pytest.approx(1.0)  # seed means 70 and 72
     assert (agg.n_seeds, agg.n_folds) == (2, 3)
 

@@ -35,7 +35,7 @@ TAPT = stage_config(
 )
 PTAPT = stage_config(
     "ptapt",
-    steps=300,
+    steps=500,
     lr=2e-3,
     warmup=0.1,
     batch_seconds=20,

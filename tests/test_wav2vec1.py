@@ -1,6 +1,7 @@
 """wav2vec 1.0 without fairseq: agreement with fairseq's own outputs, strict loading."""
 
 import argparse
+import fractions
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,50 @@ def test_unsupported_or_foreign_files_are_refused(tmp_path):
         Wav2Vec1.from_fairseq(tmp_path / "junk.pt")
     with pytest.raises(PtaptError, match="not found"):
         Wav2Vec1.from_fairseq(tmp_path / "absent.pt")
+
+
+def fairseq_2019_checkpoint(path: Path, extra: dict | None = None) -> Path:
+    """The fixture's weights in the full structure of the released wav2vec_large.pt: legacy
+    (non-zip) torch serialisation, optimizer history, extra state and optimizer state holding
+    numpy scalars pickled under numpy 1's module names."""
+    import io
+
+    import numpy as np
+
+    raw = load_raw()
+    ckpt = {
+        **raw,
+        "optimizer_history": [
+            {
+                "criterion_name": "BinaryCrossEntropyCriterion",
+                "optimizer_name": "FairseqAdam",
+                "lr_scheduler_state": {"best": np.float64(2.5)},
+                "num_updates": 400000,
+            }
+        ],
+        "extra_state": {"epoch": 12, "val_loss": np.float64(1.25), "train_iterator": {}},
+        "last_optimizer_state": {"state": {}, "param_groups": [{"lr": 1e-5, "betas": (0.9, 0.98)}]},
+        **(extra or {}),
+    }
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer, _use_new_zipfile_serialization=False)
+    numpy1 = buffer.getvalue().replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    assert b"numpy.core.multiarray\nscalar" in numpy1
+    path.write_bytes(numpy1)
+    return path
+
+
+def test_a_full_2019_checkpoint_loads_weights_only(tmp_path):
+    full = Wav2Vec1.from_fairseq(fairseq_2019_checkpoint(tmp_path / "wav2vec_large.pt")).eval()
+    small = Wav2Vec1.from_fairseq(CHECKPOINT).eval()
+    assert all(
+        torch.equal(a, b) for a, b in zip(full.parameters(), small.parameters(), strict=True)
+    )
+
+
+def test_a_checkpoint_with_other_objects_fails_in_one_line(tmp_path):
+    odd = {"extra": fractions.Fraction(1, 3)}  # a class the allow-list does not name
+    path = fairseq_2019_checkpoint(tmp_path / "odd.pt", odd)
+    with pytest.raises(PtaptError, match=r"odd.pt: cannot load as a fairseq checkpoint") as err:
+        Wav2Vec1.from_fairseq(path)
+    assert "\n" not in str(err.value) and "save its 'args' and 'model'" in str(err.value)

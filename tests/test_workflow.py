@@ -26,7 +26,13 @@ TINY = {
     "recipes": {
         "mini": {
             "backbone": {"preset": "tiny-wav2vec2"},
-            "stage1": {"wav2vec1": "tiny", "steps": 10, "batch_size": 8, "log_every": 5},
+            "stage1": {
+                "wav2vec1": "tiny",
+                "steps": 10,
+                "batch_size": 8,
+                "log_every": 5,
+                "mask_feature_length": 4,
+            },
             "stage2": {"ks": [4, 8]},
             "backbone_pretraining": {"steps": 10, "batch_seconds": 10, "log_every": 5},
             "tapt": {"steps": 5, "batch_seconds": 10, "log_every": 5},
@@ -85,7 +91,11 @@ def test_default_target_builds_every_configured_fold(built):
     assert not (built / "results/mini/fold2").exists()
     check_summary(built / "results/mini")
     leakage = (built / "results/mini/leakage_check.txt").read_text().splitlines()
-    assert len(leakage) == 2 * 7 + 1 and all(line.startswith("ok ") for line in leakage)
+    assert len(leakage) == 2 * 9 + 1 and all(line.startswith("ok ") for line in leakage)
+    probe = json.loads((built / "results/mini/fold1/probe/seed0/model/classifier.json").read_text())
+    assert probe["mode"] == "frozen" and probe["layer_weights"]
+    logmel = (built / "results/mini/fold3/logmel/seed0/predictions.tsv").read_text().splitlines()
+    assert logmel[0].startswith("utt_id\tlabel\tprediction\tp_neu") and len(logmel) > 1
 
 
 def planned(run) -> dict[str, int]:
@@ -128,11 +138,20 @@ def test_forcing_one_rule_or_one_file(built, cli_env):
 
 
 def check_summary(results):
-    """All three methods, figures in range, and the summary recomputable from runs.csv."""
+    """Every method (the two references first), figures in range, the summary recomputable
+    from runs.csv, and a paired test for every pair of methods."""
     runs = list(csv.DictReader(open(results / "runs.csv")))
     summary = {row["method"]: row for row in csv.DictReader(open(results / "ptapt_summary.csv"))}
-    assert list(summary) == ["vft", "tapt", "ptapt"]
-    assert len(runs) == 3 * 2  # methods x folds x seeds
+    assert list(summary) == ["logmel", "probe", "vft", "tapt", "ptapt"]
+    assert len(runs) == 5 * 2  # methods x folds x seeds
+    tests = list(csv.DictReader(open(results / "significance.csv")))
+    assert len(tests) == 10 and {(t["method"], t["versus"]) for t in tests} >= {
+        ("ptapt", "tapt"),
+        ("tapt", "vft"),
+        ("vft", "probe"),
+        ("vft", "logmel"),
+    }
+    assert all(0 < float(t["p_runs"]) <= 1 for t in tests)
     for method, row in summary.items():
         mine = [r for r in runs if r["method"] == method]
         for name in ("ua", "wa", "f1"):
@@ -161,7 +180,7 @@ def test_config_is_validated_against_the_schema(tmp_path, cli_env):
 
 
 def test_paper_scale_job_graph(tmp_path, tiny_corpus, cli_env):
-    """IEMOCAP pointed at a synthetic tree: 5 folds x 3 methods x 5 seeds in one dry run."""
+    """IEMOCAP pointed at a synthetic tree: 5 folds x 5 methods x 5 seeds in one dry run."""
     config = json.loads(json.dumps(TINY))
     config["default_datasets"] = ["iemocap"]
     config["datasets"]["iemocap"] = {"root": str(tiny_corpus), "expect_counts": False}
@@ -180,7 +199,8 @@ def test_paper_scale_job_graph(tmp_path, tiny_corpus, cli_env):
         "stage2": 5,
         "tapt": 5,
         "ptapt": 5,
-        "finetune": 75,
+        "finetune": 100,
+        "logmel": 25,
         "check_leakage": 1,
         "summarize": 1,
         "all": 1,

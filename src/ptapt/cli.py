@@ -132,6 +132,14 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_logmel(args: argparse.Namespace) -> None:
+    from ptapt.stages import logmel
+
+    _threads(args.threads)
+    cfg = stage_config("logmel", parse_json(args.config, "--config"))
+    logmel.run(args.manifest, args.fold, args.seed, cfg, args.labels.split(","), args.out_dir)
+
+
 def _backbone(text: str):
     from ptapt.models.backbone import BackboneSpec
 
@@ -141,7 +149,7 @@ def _backbone(text: str):
 def cmd_summarize(args: argparse.Namespace) -> None:
     from ptapt.stages import summarize
 
-    print(summarize.run(args.metrics, args.runs, args.summary))
+    print(summarize.run(args.metrics, args.runs, args.summary, args.significance))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -252,16 +260,25 @@ def _training_commands(sub) -> None:
     _stage_arguments(p)
     p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
     p.add_argument("--backbone", required=True, help="JSON: the model to fine-tune")
-    p.add_argument("--method", required=True, choices=methods(), help="name recorded with the run")
+    p.add_argument(
+        "--method", required=True, choices=methods()[1:], help="name recorded with the run"
+    )
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--labels", required=True, help="class order, comma separated")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("logmel", help="the log-mel + logistic regression reference on a fold")
+    _stage_arguments(p)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--labels", required=True, help="class order, comma separated")
+    p.set_defaults(func=cmd_logmel)
 
 
 def _result_commands(sub) -> None:
     p = sub.add_parser("summarize", help="runs.csv and the per-method summary table")
     p.add_argument("--runs", required=True, help="runs.csv to write")
     p.add_argument("--summary", required=True, help="summary CSV to write")
+    p.add_argument("--significance", required=True, help="paired tests CSV to write")
     p.add_argument("metrics", nargs="+", help="fine-tuning metrics.json files")
     p.set_defaults(func=cmd_summarize)
 

@@ -47,6 +47,17 @@ class Stage1Config(TrainingConfig):
     batch_size: int
     holdout_share: float
     seed: int
+    keep: str
+    eval_every: int | None
+    mask_time_prob: float
+    mask_time_length: int
+    mask_time_min_masks: int
+    mask_feature_prob: float
+    mask_feature_length: int
+    mask_feature_min_masks: int
+
+    def spec_augment(self) -> dict:
+        return {k: getattr(self, k) for k in asdict(self) if k.startswith("mask_")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +91,8 @@ class TaptConfig(PretrainConfig):
     gumbel_decay: float
     train_feature_encoder: bool
     loss_reduction: str
+    diversity_scaling: str
+    mask_padding: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +101,7 @@ class PtaptConfig(PretrainConfig):
     mask_length: int
     min_masks: int
     head_hidden: int
+    mask_padding: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,13 +119,28 @@ class FinetuneConfig(TrainingConfig):
     mask_feature_prob: float
     mask_feature_length: int
     mask_feature_min_masks: int
+    pooling: str
+    mask_padding: bool
 
     def spec_augment(self) -> dict:
-        """transformers config values that switch on SpecAugment (applied in training only)."""
-        return {
-            "apply_spec_augment": True,
-            **{k: getattr(self, k) for k in asdict(self) if k.startswith("mask_")},
+        """transformers config values of SpecAugment (applied in training only; both
+        probabilities 0 switch it off)."""
+        masks = {
+            k: getattr(self, k)
+            for k in asdict(self)
+            if k.startswith("mask_") and k != "mask_padding"
         }
+        on = self.mask_time_prob > 0 or self.mask_feature_prob > 0
+        return {"apply_spec_augment": on, **masks}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogmelConfig:
+    n_mels: int
+    window_ms: float
+    hop_ms: float
+    c: float
+    max_iter: int
 
 
 # config section name -> (schema definition, dataclass)
@@ -122,6 +151,7 @@ SECTIONS = {
     "ptapt": ("ptapt", PtaptConfig),
     "backbone_pretraining": ("tapt", TaptConfig),
     "finetune": ("finetune", FinetuneConfig),
+    "logmel": ("logmel", LogmelConfig),
 }
 
 

@@ -12,7 +12,11 @@ Across runs, for one method with values v[seed, fold] (a complete grid):
 
 - per-fold value = mean over seeds of v[:, fold]
 - mean           = mean over folds of the per-fold values (equal to the mean of all runs)
-- fold std       = std over folds of the per-fold values: how much the held-out session matters
+- fold std       = mean over seeds of the std over folds of v[seed, :] (the reference's
+                   definition): how much the held-out session matters
+- fold std of means = std over folds of the per-fold values: the same spread with the seed
+                   noise averaged out first, so it does not grow with a noisier fine-tuning;
+                   equal to fold std with one seed
 - run std        = std over seeds of the fold-averaged value mean(v[seed, :]): how much the
                    fine-tuning seed matters
 
@@ -70,6 +74,7 @@ def classification_report(y_true: Sequence, y_pred: Sequence, labels: Sequence[s
 class Aggregate:
     mean: float
     fold_std: float
+    fold_std_of_means: float
     run_std: float
     per_fold: list[float]
     n_folds: int
@@ -85,7 +90,8 @@ def aggregate(values: np.ndarray) -> Aggregate:
     per_seed = grid.mean(axis=1)
     return Aggregate(
         mean=float(per_fold.mean()),
-        fold_std=float(per_fold.std()),
+        fold_std=float(grid.std(axis=1).mean()),
+        fold_std_of_means=float(per_fold.std()),
         run_std=float(per_seed.std()),
         per_fold=[float(v) for v in per_fold],
         n_folds=grid.shape[1],

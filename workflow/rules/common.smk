@@ -16,6 +16,10 @@ with open(SCHEMA) as schema_file:
     METHODS = yaml.safe_load(schema_file)["$defs"]["dataset"]["properties"]["methods"][
         "items"
     ]["enum"]
+# Every method but logmel fine-tunes a backbone (rule finetune); logmel has a rule of its own.
+FINETUNED_METHODS = [method for method in METHODS if method != "logmel"]
+# The probe: the initial backbone frozen, a learned weighted sum of its layers, the same head.
+PROBE = {"mode": "frozen", "layer_weights": True}
 
 # GPUs a training job holds: one where an NVIDIA driver is installed, none on a CPU-only
 # machine (so CPU jobs are not serialised by the profile's GPU limit). profiles/slurm sets it
@@ -131,9 +135,18 @@ def get_initial_backbone_files(wildcards):
     return []
 
 
+def get_finetune_config(wildcards):
+    """The recipe's finetune section; the probe's mode and layer weights on top for `probe`."""
+    section = dict(recipe(wildcards.dataset)["finetune"])
+    if wildcards.method == "probe":
+        section.update(PROBE)
+    return json.dumps(section, sort_keys=True)
+
+
 def get_finetune_backbone(wildcards):
-    """V-FT starts from the dataset's backbone, TAPT and P-TAPT from the fold's stage 3."""
-    if wildcards.method == "vft":
+    """V-FT and the probe start from the dataset's backbone, TAPT and P-TAPT from the fold's
+    stage 3."""
+    if wildcards.method in ("vft", "probe"):
         return get_initial_backbone(wildcards)
     return json.dumps(
         {
@@ -143,7 +156,7 @@ def get_finetune_backbone(wildcards):
 
 
 def get_finetune_backbone_files(wildcards):
-    if wildcards.method == "vft":
+    if wildcards.method in ("vft", "probe"):
         return get_initial_backbone_files(wildcards)
     return expand(
         "results/{dataset}/fold{fold}/stage3/{method}/{file}",

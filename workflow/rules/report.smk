@@ -23,11 +23,13 @@ rule summarize:
     output:
         runs="results/{dataset}/runs.csv",
         summary="results/{dataset}/ptapt_summary.csv",
+        significance="results/{dataset}/significance.csv",
     log:
         "logs/{dataset}/summarize.log",
     localrule: True
     conda:
         get_software_env
     shell:
-        "python -m ptapt summarize --runs {output.runs} --summary {output.summary} {input.metrics}"
+        "python -m ptapt summarize --runs {output.runs} --summary {output.summary}"
+        " --significance {output.significance} {input.metrics}"
         " > {log} 2>&1"

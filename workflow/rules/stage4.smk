@@ -1,6 +1,6 @@
 # Stage 4: utterance-level fine-tuning and testing per dataset, fold, method and seed.
 
-FINETUNED = [
+FINETUNED_FILES = [
     "metrics.json",
     "predictions.tsv",
     "train_ids.txt",
@@ -20,12 +20,12 @@ rule finetune:
     output:
         expand(
             "results/{{dataset}}/fold{{fold}}/{{method}}/seed{{seed}}/{file}",
-            file=FINETUNED,
+            file=FINETUNED_FILES,
         ),
     log:
         "logs/{dataset}/fold{fold}/{method}/seed{seed}.log",
     wildcard_constraints:
-        method="|".join(METHODS),
+        method="|".join(FINETUNED_METHODS),
         seed=r"\d+",
     conda:
         get_software_env
@@ -33,7 +33,7 @@ rule finetune:
     resources:
         gpu=TRAINING_GPUS,
     params:
-        stage=get_stage_config("finetune"),
+        stage=get_finetune_config,
         backbone=get_finetune_backbone,
         labels=",".join(config["labels"]),
         out_dir=get_output_dir,
@@ -43,3 +43,29 @@ rule finetune:
         " --backbone {params.backbone:q} --method {wildcards.method} --seed {wildcards.seed}"
         " --config {params.stage:q} --labels {params.labels} --out-dir {params.out_dir}"
         " --work-dir {params.work_dir} --threads {threads} > {log} 2>&1"
+
+
+rule logmel:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        fold="results/{dataset}/folds/fold{fold}.json",
+    output:
+        expand(
+            "results/{{dataset}}/fold{{fold}}/logmel/seed{{seed}}/{file}",
+            file=["metrics.json", "predictions.tsv", "train_ids.txt"],
+        ),
+    log:
+        "logs/{dataset}/fold{fold}/logmel/seed{seed}.log",
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        get_software_env
+    threads: 1
+    params:
+        stage=get_stage_config("logmel"),
+        labels=",".join(config["labels"]),
+        out_dir=get_output_dir,
+    shell:
+        "python -m ptapt logmel --manifest {input.manifest} --fold {input.fold}"
+        " --seed {wildcards.seed} --config {params.stage:q} --labels {params.labels}"
+        " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

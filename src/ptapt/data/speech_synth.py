@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import butter, lfilter, sosfilt
+from scipy.signal import butter, fftconvolve, lfilter, sosfilt
 
 SAMPLE_RATE = 16000
 
@@ -29,6 +29,17 @@ VOWELS = {
 BANDWIDTHS = (70, 100, 140, 180)
 # Fricative noise bands (Hz): roughly s, sh, f.
 FRICATIVES = ((4000, 7500), (2000, 5000), (1000, 7500))
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A recording chain: microphone coloration, room, recording level, background noise."""
+
+    tilt: float  # first-order pre-emphasis coefficient: positive = brighter microphone
+    reverb_s: float  # room decay time (RT60) in seconds; 0 = close microphone, no room
+    gain_db: float  # recording level relative to the nominal -26 dBFS speech level
+    snr_db: tuple[float, float]  # range of the background noise's signal-to-noise ratio
+    room_seed: int = 0  # the room's impulse response
 
 
 @dataclass(frozen=True)
@@ -199,20 +210,33 @@ def _envelope(n: int, attack_s: float, release_s: float) -> np.ndarray:
 
 
 def finish(
-    speech: np.ndarray,
-    level_db: float,
-    channel_tilt: float,
-    snr_db: float,
-    rng: np.random.Generator,
+    speech: np.ndarray, level_db: float, channel: Channel, rng: np.random.Generator
 ) -> np.ndarray:
-    """Recording chain: level, microphone coloration, background noise, headroom."""
-    colored = lfilter([1.0, -channel_tilt], [1.0], speech) if channel_tilt else speech
+    """Recording chain: microphone coloration, room, level, background noise, headroom."""
+    tilt = channel.tilt
+    colored = lfilter([1.0, -tilt], [1.0], speech) if tilt else speech
+    if channel.reverb_s > 0:
+        colored = fftconvolve(colored, _room(channel.reverb_s, channel.room_seed))[: len(speech)]
     active = np.abs(colored) > 1e-4 * (np.abs(colored).max() + 1e-12)
     rms = np.sqrt(np.mean(colored[active] ** 2)) if active.any() else 1.0
-    target = 10 ** ((-26.0 + level_db) / 20.0)
+    target = 10 ** ((-26.0 + level_db + channel.gain_db) / 20.0)
     out = colored * (target / max(rms, 1e-9))
     noise = lfilter([1.0], [1.0, -0.9], rng.standard_normal(len(out)))
+    snr_db = rng.uniform(*channel.snr_db)
     noise *= target * 10 ** (-snr_db / 20.0) / (np.sqrt(np.mean(noise**2)) + 1e-12)
     out = out + noise
     peak = np.abs(out).max()
     return out * (0.95 / peak) if peak > 0.95 else out
+
+
+@lru_cache(maxsize=16)
+def _room(reverb_s: float, seed: int) -> np.ndarray:
+    """A room impulse response: the direct sound, then exponentially decaying diffuse noise
+    (60 dB down after `reverb_s`), starting 5 ms later."""
+    rng = np.random.default_rng([seed, 7])
+    n = int(reverb_s * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / reverb_s) * 0.3
+    tail[: int(0.005 * SAMPLE_RATE)] = 0.0
+    tail[0] = 1.0
+    return tail

@@ -26,7 +26,16 @@ import numpy as np
 from tqdm import tqdm
 
 from ptapt.data.audio import write_pcm16
-from ptapt.data.speech_synth import EMOTIONS, SAMPLE_RATE, Voice, blend, finish, synthesize, vary
+from ptapt.data.speech_synth import (
+    EMOTIONS,
+    SAMPLE_RATE,
+    Channel,
+    Voice,
+    blend,
+    finish,
+    synthesize,
+    vary,
+)
 from ptapt.errors import PtaptError
 
 
@@ -83,7 +92,7 @@ class UttSpec:
     path: str  # relative to the corpus root
     label: str  # as written in the evaluation file
     voice: Voice
-    channel_tilt: float
+    channel: Channel
     n_samples: int
 
 
@@ -150,7 +159,7 @@ def _plan_iemocap(preset: Preset, seed: int) -> tuple[list[UttSpec], dict[str, s
     rng = np.random.default_rng([seed, 0])
     speakers = [(s, sex) for s in range(1, 6) for sex in "FM"]
     voices = {spk: _voice(rng, spk[1]) for spk in speakers}
-    channel = {s: rng.uniform(-0.3, 0.5) for s in range(1, 6)}
+    channel = {s: session_channel(rng, s) for s in range(1, 6)}
     labels = []  # (session, sex, written label)
     for session, sex in speakers:
         n_kept = rng.integers(preset.kept_per_speaker[0], preset.kept_per_speaker[1] + 1)
@@ -181,7 +190,7 @@ def _plan_iemocap(preset: Preset, seed: int) -> tuple[list[UttSpec], dict[str, s
                         path=f"Session{session}/sentences/wav/{dialog}/{utt_id}.wav",
                         label=label,
                         voice=voices[(session, sex)],
-                        channel_tilt=channel[session],
+                        channel=channel[session],
                         n_samples=int(round(durations[i] * SAMPLE_RATE)),
                     )
                 )
@@ -271,17 +280,31 @@ def _add_junk(root: Path) -> None:
         path.write_bytes(APPLEDOUBLE)
 
 
+def session_channel(rng: np.random.Generator, session: int) -> Channel:
+    """The IEMOCAP role's recording chain: each session its own room (reverberant), microphone
+    (brighter than the read-speech corpus's) and recording level, and more background noise."""
+    return Channel(
+        tilt=rng.uniform(0.1, 0.6),
+        reverb_s=rng.uniform(0.2, 0.45),
+        gain_db=rng.uniform(-6.0, 6.0),
+        snr_db=(15.0, 30.0),
+        room_seed=session,
+    )
+
+
 def _plan_generic(seed: int) -> list[UttSpec]:
-    """Neutral read speech from voices that are not in the emotion corpus."""
+    """Neutral read speech from voices that are not in the emotion corpus, each speaker close to
+    a microphone of their own in a quiet, dry room (the LibriSpeech role)."""
     rng = np.random.default_rng([seed, 1])
     specs = []
     for k in range(GENERIC_SPEAKERS):
         spk = f"spk{k + 1:02d}"
         voice = _voice(rng, "F" if k % 2 else "M")
-        tilt = rng.uniform(-0.3, 0.5)
+        close_mic = Channel(rng.uniform(-0.3, 0.1), 0.0, rng.uniform(-3, 3), (30.0, 45.0))
         for j in range(GENERIC_UTTS_PER_SPEAKER):
             n = int(round(np.clip(rng.lognormal(np.log(3.5), 0.4), 1.0, 12.0) * SAMPLE_RATE))
-            specs.append(UttSpec(len(specs), f"{spk}/{spk}_{j:04d}.wav", "read", voice, tilt, n))
+            path = f"{spk}/{spk}_{j:04d}.wav"
+            specs.append(UttSpec(len(specs), path, "read", voice, close_mic, n))
     return specs
 
 
@@ -303,13 +326,7 @@ def _render(item: tuple[Path, UttSpec, int]) -> None:
     rng = np.random.default_rng([seed, 2, spec.index])
     prosody = _prosody(spec.label, rng)
     speech = synthesize(spec.voice, prosody, spec.n_samples, rng)
-    wav = finish(
-        speech,
-        prosody.level_db + rng.normal(0, 2.0),
-        spec.channel_tilt,
-        rng.uniform(20.0, 40.0),
-        rng,
-    )
+    wav = finish(speech, prosody.level_db + rng.normal(0, 2.0), spec.channel, rng)
     path = root / spec.path
     path.parent.mkdir(parents=True, exist_ok=True)
     write_pcm16(path, wav)

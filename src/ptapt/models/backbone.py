@@ -141,7 +141,11 @@ def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
             "the model first when running offline"
         ) from None
     missing = info["missing_keys"]
-    unexpected = [k for k in info["unexpected_keys"] if not k.startswith(HEAD_PREFIXES)]
+    unexpected = [
+        k
+        for k in info["unexpected_keys"]
+        if not k.startswith(HEAD_PREFIXES) and not _unused_mask_embedding(k, model)
+    ]
     if cls is Wav2Vec2ForPreTraining and any(k.startswith("quantizer.") for k in missing):
         raise PtaptError(
             f"backbone {spec.source!r} has no quantizer: the contrastive "
@@ -151,6 +155,14 @@ def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
         f"backbone {spec.source!r}", cls.__name__, missing, unexpected, info["mismatched_keys"]
     )
     return model
+
+
+def _unused_mask_embedding(key: str, model: PreTrainedModel) -> bool:
+    """transformers builds no mask embedding when both SpecAugment probabilities are 0; a
+    checkpoint's embedding then has nothing to load into and nothing would use it."""
+    return key.endswith("masked_spec_embed") and not any(
+        name.endswith("masked_spec_embed") for name, _ in model.named_parameters()
+    )
 
 
 def save_backbone(model: PreTrainedModel, directory: str | Path) -> None:

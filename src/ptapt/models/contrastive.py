@@ -5,7 +5,8 @@ drawn from each utterance's valid frames only (the reference, on transformers 4.
 them from padding). Loss = contrastive + diversity weight x diversity, summed over masked frames
 (the reference's reduction) or averaged per masked frame. Current transformers scales the
 diversity term by the masked-frame count, as fairseq does; transformers 4.10, which the
-reference ran, did not, so its diversity term was negligible.
+reference ran, did not, so its diversity term was negligible: `diversity_scaling` picks one
+(default: the reference's).
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class ContrastiveObjective(nn.Module):
             sampled_negative_indices=negatives_t,
         )
         n_masked = int(mask.sum())
-        loss = out.contrastive_loss + cfg.diversity_weight * out.diversity_loss
+        diversity = out.diversity_loss  # transformers: already x masked frames
+        if cfg.diversity_scaling == "none":
+            diversity = diversity / n_masked
+        loss = out.contrastive_loss + cfg.diversity_weight * diversity
         if cfg.loss_reduction == "mean":
             loss = loss / n_masked
         return loss, {

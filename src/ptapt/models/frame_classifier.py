@@ -21,6 +21,7 @@ from ptapt.atomic import atomic_path, write_json
 from ptapt.errors import PtaptError
 from ptapt.models.frames import ConvLayout, num_frames, receptive_field, total_stride
 from ptapt.models.heads import linear_head
+from ptapt.models.masking import zero_spans
 from ptapt.models.strict import load_strict
 from ptapt.models.wav2vec1 import Wav2Vec1, Wav2Vec1Config
 
@@ -34,6 +35,7 @@ class FrameClassifierConfig:
     labels: list[str]
     head_hidden: int = 128
     freeze_encoder: bool = True
+    spec_augment: dict | None = None  # zero masks on the encoder output z in training
 
     def to_dict(self) -> dict:
         return {**asdict(self), "wav2vec1": self.wav2vec1.to_dict()}
@@ -85,6 +87,8 @@ class FrameClassifier(nn.Module):
         x = F.pad(wav, self.padding)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
             z = self.wav2vec1.feature_extractor(x)
+        if self.training and self.config.spec_augment:
+            z = zero_spans(z, self.config.spec_augment)
         features = self.aligner(self.wav2vec1.feature_aggregator(z)).transpose(1, 2)
         expected = self.num_frames(wav.shape[1])
         if features.shape[1] != expected:  # an invariant of alignment_padding

@@ -1,8 +1,8 @@
 """k-means pseudo-labels with faiss, on frame features that may be a float16 memory map.
 
 Training uses a seeded sample of at most `max_points_per_centroid` x K frames converted to
-float32 (faiss's own default cap), so memory stays near the feature matrix itself; assignment
-streams over all frames in chunks. Centroids start from k-means++ on 32 frames per centroid
+float32 (by default every frame, as the reference); assignment streams over all frames in
+chunks. Centroids start from k-means++ on 32 frames per centroid
 (one candidate per draw): on a Gaussian mixture this reaches the inertia of MiniBatchKMeans with
 HuBERT's settings, where faiss's random start is 2-5 % worse (benchmarks/kmeans.py).
 """
@@ -32,7 +32,7 @@ def fit(
     k: int,
     niter: int = 20,
     seed: int = 0,
-    max_points_per_centroid: int = 256,
+    max_points_per_centroid: int = 500000,
     init: str = "kmeans++",
     gpu: bool = False,
 ) -> np.ndarray:

@@ -52,3 +52,27 @@ def time_mask(valid: np.ndarray, prob: float, span: int, min_masks: int) -> np.n
         start = np.random.randint(0, n_valid - width + 1)
         mask[row, start : start + width] = True
     return mask
+
+
+def zero_spans(z: torch.Tensor, spec: dict) -> torch.Tensor:
+    """SpecAugment on (B, C, T) features, set to 0 (the reference's stage 1): time spans with
+    `mask_time_*` and channel spans with `mask_feature_*` settings. Spans longer than the input
+    are shortened to fit."""
+    batch, channels, frames = z.shape
+    masks = []
+    for prob, length, minimum, size in (
+        (spec["mask_time_prob"], spec["mask_time_length"], spec["mask_time_min_masks"], frames),
+        (
+            spec["mask_feature_prob"],
+            spec["mask_feature_length"],
+            spec["mask_feature_min_masks"],
+            channels,
+        ),
+    ):
+        if prob > 0 and size > 0:
+            span = max(1, min(length, size))
+            masks.append(_compute_mask_indices((batch, size), prob, span, min_masks=minimum))
+        else:
+            masks.append(np.zeros((batch, size), dtype=bool))
+    time, channel = (torch.from_numpy(m).to(z.device) for m in masks)
+    return z.masked_fill(time[:, None, :] | channel[:, :, None], 0.0)

@@ -1,4 +1,7 @@
-"""Stage 4's utterance classifier: backbone -> mean over valid frames -> ReLU -> Linear.
+"""Stage 4's utterance classifier: backbone -> pooling over valid frames -> ReLU -> Linear.
+
+Pooling `mean-of-relu` is the reference code's Linear(ReLU(mean_t ReLU(h_t))), on the same
+ReLU'd frames P-TAPT's heads see; `relu-of-mean` is the paper's sentence, Linear(ReLU(mean_t h_t)).
 
 Fine-tuning modes:
 - partial: the convolutional encoder, feature projection and mask embedding stay fixed, the
@@ -31,6 +34,7 @@ from ptapt.models.backbone import BackboneSpec, conv_layout, load_backbone, save
 from ptapt.models.strict import check_keys
 
 MODES = ("partial", "entire", "frozen", "lora")
+POOLINGS = ("mean-of-relu", "relu-of-mean")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class ClassifierConfig:
     layer_weights: bool = False  # frozen mode: learned weighted sum of hidden layers
     lora_rank: int = 8
     lora_alpha: int = 16
+    pooling: str = "mean-of-relu"  # saved models from before the choice existed: see load
 
 
 class UtteranceClassifier(nn.Module):
@@ -47,6 +52,8 @@ class UtteranceClassifier(nn.Module):
         super().__init__()
         if cfg.mode not in MODES:
             raise PtaptError(f"unknown fine-tuning mode {cfg.mode!r}; choose from {MODES}")
+        if cfg.pooling not in POOLINGS:
+            raise PtaptError(f"unknown pooling {cfg.pooling!r}; choose from {POOLINGS}")
         if cfg.layer_weights and cfg.mode != "frozen":
             raise PtaptError("layer_weights applies to the frozen mode only")
         self.config = cfg
@@ -61,7 +68,8 @@ class UtteranceClassifier(nn.Module):
         if mode == "partial":
             backbone.feature_extractor._freeze_parameters()
             backbone.feature_projection.requires_grad_(False)
-            backbone.masked_spec_embed.requires_grad_(False)
+            if getattr(backbone, "masked_spec_embed", None) is not None:  # absent: no SpecAugment
+                backbone.masked_spec_embed.requires_grad_(False)
         elif mode in ("frozen", "lora"):
             backbone.requires_grad_(False)
         if mode == "lora":
@@ -92,6 +100,8 @@ class UtteranceClassifier(nn.Module):
             hidden = (weights * stacked).sum(dim=0)
         else:
             hidden = out.last_hidden_state
+        if self.config.pooling == "mean-of-relu":
+            hidden = F.relu(hidden)
         mask = batch.valid_mask.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
         return self.head(F.relu(pooled))
@@ -135,7 +145,12 @@ def load_classifier(directory: str | Path) -> UtteranceClassifier:
         meta = json.loads((directory / "classifier.json").read_text())
     except FileNotFoundError:
         raise PtaptError(f"{directory}: no classifier.json; not a fine-tuned model") from None
-    cfg = ClassifierConfig(meta["labels"], mode="frozen", layer_weights=meta["layer_weights"])
+    cfg = ClassifierConfig(
+        meta["labels"],
+        mode="frozen",
+        layer_weights=meta["layer_weights"],
+        pooling=meta.get("pooling", "relu-of-mean"),  # the only pooling before the choice
+    )
     model = UtteranceClassifier(load_backbone(BackboneSpec(source=str(directory))), cfg)
     head = load_file(str(directory / "head.safetensors"))
     expected = {k for k in model.state_dict() if not k.startswith("backbone.")}

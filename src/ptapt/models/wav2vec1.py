@@ -13,6 +13,7 @@ import ast
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +25,19 @@ Layer = tuple[int, int, int]  # (channels, kernel, stride)
 
 # Keys of the pretraining head (future-step prediction), which feature extraction never uses.
 PRETRAINING_HEAD = "wav2vec_predictions."
+
+
+# What a fairseq 2019 checkpoint pickles besides tensors: its argparse arguments and, in
+# `optimizer_history` and `extra_state`, numpy scalars (named numpy.core.* by numpy 1, which
+# wrote them, and numpy._core.* by numpy 2). Loading stays weights_only with exactly these.
+FAIRSEQ_GLOBALS = [
+    argparse.Namespace,
+    np.dtype,
+    type(np.dtype(np.float64)),  # numpy 2 rebuilds a dtype as its own class
+    type(np.dtype(np.float32)),
+    (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+    np._core.multiarray.scalar,
+]
 
 
 @dataclass(frozen=True)
@@ -203,12 +217,16 @@ class Wav2Vec1(nn.Module):
     def from_fairseq(cls, path) -> Wav2Vec1:
         """Load a fairseq wav2vec checkpoint ({'args': Namespace, 'model': state_dict}) strictly."""
         try:
-            with torch.serialization.safe_globals([argparse.Namespace]):
+            with torch.serialization.safe_globals(FAIRSEQ_GLOBALS):
                 ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise PtaptError(f"{path}: wav2vec 1.0 checkpoint not found") from None
         except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-            raise PtaptError(f"{path}: cannot load as a fairseq checkpoint ({err})") from None
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise PtaptError(
+                f"{path}: cannot load as a fairseq checkpoint ({reason}); if it holds other "
+                "objects, save its 'args' and 'model' entries alone with torch.save and use that"
+            ) from None
         if not isinstance(ckpt, dict) or "args" not in ckpt or "model" not in ckpt:
             raise PtaptError(f"{path}: not a fairseq wav2vec checkpoint (no 'args' and 'model')")
         try:

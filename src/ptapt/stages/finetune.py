@@ -18,12 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ptapt.atomic import atomic_path, write_tsv
 from ptapt.config import FinetuneConfig
 from ptapt.data.audio import SAMPLE_RATE, load_many
 from ptapt.data.batching import collate, epoch_batch
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import label_ids, read_manifest, select
+from ptapt.data.predictions import write_predictions
 from ptapt.metrics import classification_report, unweighted_accuracy
 from ptapt.models.backbone import BackboneSpec, conv_layout, load_backbone
 from ptapt.models.masking import uses_attention_mask
@@ -33,8 +33,9 @@ from ptapt.models.utterance_classifier import (
     save_classifier,
 )
 from ptapt.training.checkpoint import digest
-from ptapt.training.fit import finish, fit, prepare
+from ptapt.training.fit import finish, fit, prepare, run_fingerprint
 from ptapt.training.losses import class_weights
+from ptapt.training.selection import BestWeights
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,15 @@ def run(
     waves = [w[:crop] for w in load_many([r.path for r in train_rows], "loading training audio")]
     targets = np.array(label_ids(train_rows, labels))
     per_epoch = max(1, len(waves) // cfg.batch_size // cfg.accumulation)  # optimizer steps
-    validation = Validation(model, valid_rows, labels, Path(work_dir))
     identity = [method, labels, [r.utt_id for r in train_rows], fold.valid, digest(waves)]
+    steps = cfg.epochs * per_epoch
+    best = BestWeights(model, work_dir, run_fingerprint(model, cfg, steps, seed, identity, method))
+    validation = Validation(model, valid_rows, labels, best)
     curve = fit(
         model,
         utterance_steps(model, waves, targets, cfg, seed, device),
         cfg,
-        steps=cfg.epochs * per_epoch,
+        steps=steps,
         seed=seed,
         work_dir=work_dir,
         identity=identity,
@@ -74,15 +77,15 @@ def run(
         desc=f"finetune {method}",
         after_step=lambda done: validation.after_step(done, per_epoch),
     )
-    selected = validation.restore_best() or cfg.epochs
+    selected = best.restore() or cfg.epochs
     metrics = test(model, test_rows, labels, out_dir)
     metrics.update(method=method, fold=fold.fold, seed=seed, selected_epoch=selected)
-    metrics.update(valid_ua_per_epoch=validation.history or None, n_train=len(train_rows))
+    metrics.update(valid_ua_per_epoch=best.history or None, n_train=len(train_rows))
     metrics.update(n_valid=len(valid_rows), mode=cfg.mode)
     extra = {"method": method, "seed": seed, "finetune": asdict(cfg)}
     save_classifier(model, Path(out_dir) / "model", extra)
     finish(out_dir, work_dir, [r.utt_id for r in train_rows], curve, metrics)
-    validation.remove()
+    best.remove()
     figures = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("ua", "wa", "macro_f1"))
     log.info("finetune %s fold %d seed %d: %s", method, fold.fold, seed, figures)
     return metrics
@@ -92,7 +95,7 @@ def build_classifier(init: BackboneSpec, cfg: FinetuneConfig, labels) -> Utteran
     """The backbone with SpecAugment switched on, and the head of `cfg.mode`."""
     backbone = load_backbone(init, **cfg.spec_augment())
     modes = ClassifierConfig(
-        list(labels), cfg.mode, cfg.layer_weights, cfg.lora_rank, cfg.lora_alpha
+        list(labels), cfg.mode, cfg.layer_weights, cfg.lora_rank, cfg.lora_alpha, cfg.pooling
     )
     return UtteranceClassifier(backbone, modes)
 
@@ -101,7 +104,7 @@ def utterance_steps(model, waves, targets: np.ndarray, cfg: FinetuneConfig, seed
     """The training step: class-weighted cross-entropy on a padded batch of utterances."""
     weight = class_weights(targets, len(model.config.labels)).to(device)
     layout = conv_layout(model.backbone.config)
-    use_attention = uses_attention_mask(model.backbone.config)
+    use_attention = cfg.mask_padding or uses_attention_mask(model.backbone.config)
 
     def step_fn(step, micro, rng):
         idx = epoch_batch(len(waves), cfg.batch_size, step * cfg.accumulation + micro, seed)
@@ -117,22 +120,15 @@ def utterance_steps(model, waves, targets: np.ndarray, cfg: FinetuneConfig, seed
 def test(model: UtteranceClassifier, rows, labels: list[str], out_dir: str) -> dict:
     """Score the test utterances at full length; writes predictions.tsv."""
     probabilities = model.probabilities(load_many([r.path for r in rows], "loading test audio"))
-    predicted = [labels[int(p.argmax())] for p in probabilities]
-    write_predictions(Path(out_dir) / "predictions.tsv", rows, predicted, probabilities, labels)
+    predicted = write_predictions(Path(out_dir) / "predictions.tsv", rows, probabilities, labels)
     return classification_report([r.label for r in rows], predicted, labels)
 
 
 class Validation:
-    """UA on the validation ids at every epoch end, keeping the best epoch's weights (on disk too,
-    with the history, so a resumed run still has them)."""
+    """UA on the validation ids at every epoch end; the best epoch's weights are kept."""
 
-    def __init__(self, model: UtteranceClassifier, rows, labels, work_dir: Path):
-        self.model, self.rows, self.labels = model, rows, labels
-        self.path = work_dir / "best.pt"
-        saved = torch.load(self.path, weights_only=True) if self.path.exists() else {}
-        self.history: dict[int, float] = saved.get("history", {})
-        self.best_epoch: int | None = saved.get("best_epoch")
-        self.best_state: dict | None = saved.get("state")
+    def __init__(self, model: UtteranceClassifier, rows, labels, best: BestWeights):
+        self.model, self.rows, self.labels, self.best = model, rows, labels, best
 
     def after_step(self, done: int, per_epoch: int) -> None:
         if not self.rows or done % per_epoch:
@@ -140,34 +136,5 @@ class Validation:
         epoch = done // per_epoch
         waves = load_many([r.path for r in self.rows], "loading validation audio")
         predicted = [self.labels[int(p.argmax())] for p in self.model.probabilities(waves)]
-        self.history[epoch] = unweighted_accuracy([r.label for r in self.rows], predicted)
-        if self.best_epoch is None or self.history[epoch] > self.history[self.best_epoch]:
-            self.best_epoch = epoch
-            self.best_state = {
-                k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
-            }
-        with atomic_path(self.path) as tmp:
-            torch.save(
-                {"history": self.history, "best_epoch": self.best_epoch, "state": self.best_state},
-                tmp,
-            )
-        log.info("epoch %d: validation UA %.3f", epoch, self.history[epoch])
-
-    def restore_best(self) -> int | None:
-        """Load the best epoch's weights; its number, or None without validation ids."""
-        if not self.rows:
-            return None
-        self.model.load_state_dict(self.best_state)
-        return self.best_epoch
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def write_predictions(path: Path, rows, predicted, probabilities, labels) -> None:
-    header = ["utt_id", "label", "prediction", *(f"p_{lab}" for lab in labels)]
-    cells = (
-        [row.utt_id, row.label, pred, *(f"{p:.6f}" for p in probs)]
-        for row, pred, probs in zip(rows, predicted, probabilities, strict=True)
-    )
-    write_tsv(path, header, cells)
+        self.best.record(epoch, unweighted_accuracy([r.label for r in self.rows], predicted))
+        log.info("epoch %d: validation UA %.3f", epoch, self.best.history[epoch])

@@ -122,7 +122,8 @@ def run(
 def batch_steps(objective: nn.Module, audio: Audio, cfg: PretrainConfig, device):
     """The training step: a bucketed batch of random crops through the objective."""
     config = objective.backbone.config
-    layout, use_attention = conv_layout(config), uses_attention_mask(config)
+    layout = conv_layout(config)
+    use_attention = cfg.mask_padding or uses_attention_mask(config)
     max_samples = int(cfg.max_crop_seconds * SAMPLE_RATE)
     lengths = np.array([min(len(w), max_samples) for w in audio.waves])
     batches = BucketBatches(

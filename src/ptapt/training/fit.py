@@ -52,9 +52,7 @@ def fit(
     """Train `model` for `steps` optimizer steps, resuming from `work_dir` if a checkpoint of
     the same run is there; returns the training curve."""
     optimizer, scheduler = adam_with_schedule(model, cfg.lr, steps, cfg.warmup, cfg.flat)
-    key = fingerprint(
-        [desc, asdict(cfg), steps, seed, identity, digest(model.state_dict().values())]
-    )
+    key = run_fingerprint(model, cfg, steps, seed, identity, desc)
     trainer = Trainer(
         model,
         optimizer,
@@ -69,6 +67,13 @@ def fit(
         after_step=after_step,
     )
     return trainer.run()
+
+
+def run_fingerprint(model, cfg: TrainingConfig, steps: int, seed: int, identity, desc: str):
+    """What defines a run: its configuration, data and initial weights (call before training)."""
+    return fingerprint(
+        [desc, asdict(cfg), steps, seed, identity, digest(model.state_dict().values())]
+    )
 
 
 def finish(
