@@ -92,6 +92,25 @@ def test_saved_model_reproduces_the_predictions(run_twice, fold):
     assert np.allclose(probs, expected, atol=1e-5)
 
 
+def test_training_loss_leaves_chance_in_a_short_run(fold, tmp_path):
+    work, _, _ = fold
+    cfg = replace(FINETUNE, epochs=6, mode="entire", lr=1e-3)
+    metrics = finetune.run(
+        str(work / "manifest.tsv"),
+        str(work / "fold1.json"),
+        BACKBONE,
+        "vft",
+        0,
+        cfg,
+        LABELS,
+        str(tmp_path / "o"),
+        str(tmp_path / "w"),
+    )
+    assert metrics["train_loss_chance"] == pytest.approx(np.log(4))
+    assert metrics["train_loss_first"] > 0.9 * metrics["train_loss_chance"]
+    assert metrics["train_loss_last"] < 0.8 * metrics["train_loss_chance"]
+
+
 def test_validation_selects_the_best_epoch(fold, tmp_path):
     work, f, _ = fold
     assert f.valid  # the fold fixture holds out 15 % for validation

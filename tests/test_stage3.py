@@ -86,6 +86,8 @@ def test_tapt_contrastive_loss_falls(tapt_run):
     assert metrics["last_loss"] < metrics["first_loss"]
     assert {"accuracy", "perplexity", "temperature", "grad_norm", "diversity"} <= rows[0].keys()
     assert rows[0]["temperature"] > rows[-1]["temperature"]  # Gumbel annealing
+    assert metrics["chance"] == {"accuracy": pytest.approx(1 / (TAPT.num_negatives + 1))}
+    assert metrics["final"]["accuracy"] > 2 * metrics["chance"]["accuracy"]
 
 
 def test_ptapt_masked_accuracy_beats_the_majority_cluster(ptapt_run):
@@ -93,6 +95,7 @@ def test_ptapt_masked_accuracy_beats_the_majority_cluster(ptapt_run):
     labels = PseudoLabels(labels_path)
     for k, ids in zip(labels.ks, labels.labels, strict=True):
         majority = np.bincount(ids).max() / len(ids)
+        assert metrics["chance"][f"acc_k{k}"] == pytest.approx(majority)
         assert metrics["final"][f"acc_k{k}"] > majority, (k, majority)
     assert metrics["last_loss"] < metrics["first_loss"]
 

@@ -37,6 +37,10 @@ class ContrastiveObjective(nn.Module):
     def backbone(self) -> PreTrainedModel:
         return self.model.wav2vec2
 
+    def chance(self) -> dict[str, float]:
+        """Accuracy of a guess among the true target and its distractors."""
+        return {"accuracy": 1.0 / (self.cfg.num_negatives + 1)}
+
     def saved_model(self, keep_pretraining_head: bool) -> PreTrainedModel:
         """The backbone alone, or with its quantizer and projections (to continue TAPT)."""
         return self.model if keep_pretraining_head else self.model.wav2vec2

@@ -8,6 +8,7 @@ the loss is the plain sum of the heads' cross-entropies (as in the reference).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,6 +34,13 @@ class MaskedClusterObjective(nn.Module):
         backbone.feature_extractor._freeze_parameters()  # also skips its backward pass
         backbone.feature_projection.requires_grad_(False)
         backbone.masked_spec_embed.requires_grad_(False)  # used, not updated (as the reference)
+
+    def chance(self) -> dict[str, float]:
+        """Accuracy of always predicting each K's most frequent cluster."""
+        return {
+            f"acc_k{k}": float(np.bincount(ids).max() / len(ids))
+            for k, ids in zip(self.labels.ks, self.labels.labels, strict=True)
+        }
 
     def saved_model(self, keep_pretraining_head: bool = False) -> PreTrainedModel:
         return self.backbone

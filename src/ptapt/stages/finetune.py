@@ -82,6 +82,7 @@ def run(
     metrics.update(method=method, fold=fold.fold, seed=seed, selected_epoch=selected)
     metrics.update(valid_ua_per_epoch=best.history or None, n_train=len(train_rows))
     metrics.update(n_valid=len(valid_rows), mode=cfg.mode)
+    metrics.update(training_loss(curve, len(labels)))
     extra = {"method": method, "seed": seed, "finetune": asdict(cfg)}
     save_classifier(model, Path(out_dir) / "model", extra)
     finish(out_dir, work_dir, [r.utt_id for r in train_rows], curve, metrics)
@@ -89,6 +90,16 @@ def run(
     figures = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("ua", "wa", "macro_f1"))
     log.info("finetune %s fold %d seed %d: %s", method, fold.fold, seed, figures)
     return metrics
+
+
+def training_loss(curve: list[dict], n_classes: int) -> dict:
+    """First and last logged training loss, and chance: the class-weighted cross-entropy of a
+    uniform guess, ln(classes)."""
+    return {
+        "train_loss_first": curve[0]["loss"] if curve else None,
+        "train_loss_last": curve[-1]["loss"] if curve else None,
+        "train_loss_chance": float(np.log(n_classes)),
+    }
 
 
 def build_classifier(init: BackboneSpec, cfg: FinetuneConfig, labels) -> UtteranceClassifier:

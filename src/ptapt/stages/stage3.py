@@ -115,6 +115,7 @@ def run(
     )
     save_backbone(objective.saved_model(keep_pretraining_head), out_dir)
     metrics = summary(curve, audio, cfg, method)
+    metrics["chance"] = objective.chance()
     finish(out_dir, work_dir, audio.ids, curve, metrics)
     return metrics
 
