@@ -236,6 +236,27 @@ def _training_commands(sub) -> None:
     p.add_argument("--stage1", required=True, help="stage-1 output directory")
     p.set_defaults(func=cmd_stage2)
 
+    _stage3_command(sub)
+
+    p = sub.add_parser("finetune", help="fine-tune and test the utterance classifier on a fold")
+    _stage_arguments(p)
+    p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
+    p.add_argument("--backbone", required=True, help="JSON: the model to fine-tune")
+    p.add_argument(
+        "--method", required=True, choices=methods()[1:], help="name recorded with the run"
+    )
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--labels", required=True, help="class order, comma separated")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("logmel", help="the log-mel + logistic regression reference on a fold")
+    _stage_arguments(p)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--labels", required=True, help="class order, comma separated")
+    p.set_defaults(func=cmd_logmel)
+
+
+def _stage3_command(sub) -> None:
     p = sub.add_parser("stage3", help="continued pretraining of the backbone: TAPT or P-TAPT")
     p.add_argument("--method", required=True, choices=["tapt", "ptapt"])
     p.add_argument("--manifest", help="with --fold: train on the fold's training utterances")
@@ -255,23 +276,6 @@ def _training_commands(sub) -> None:
     )
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.set_defaults(func=cmd_stage3)
-
-    p = sub.add_parser("finetune", help="fine-tune and test the utterance classifier on a fold")
-    _stage_arguments(p)
-    p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
-    p.add_argument("--backbone", required=True, help="JSON: the model to fine-tune")
-    p.add_argument(
-        "--method", required=True, choices=methods()[1:], help="name recorded with the run"
-    )
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--labels", required=True, help="class order, comma separated")
-    p.set_defaults(func=cmd_finetune)
-
-    p = sub.add_parser("logmel", help="the log-mel + logistic regression reference on a fold")
-    _stage_arguments(p)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--labels", required=True, help="class order, comma separated")
-    p.set_defaults(func=cmd_logmel)
 
 
 def _result_commands(sub) -> None:

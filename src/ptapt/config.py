@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
 
@@ -39,7 +39,22 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Stage1Config(TrainingConfig):
+class SpecAugmentConfig:
+    """Time and channel masks in training (schema: $defs/spec_augment)."""
+
+    mask_time_prob: float
+    mask_time_length: int
+    mask_time_min_masks: int
+    mask_feature_prob: float
+    mask_feature_length: int
+    mask_feature_min_masks: int
+
+    def spec_augment(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(SpecAugmentConfig)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage1Config(TrainingConfig, SpecAugmentConfig):
     wav2vec1: str
     freeze_encoder: bool
     head_hidden: int
@@ -49,15 +64,6 @@ class Stage1Config(TrainingConfig):
     seed: int
     keep: str
     eval_every: int | None
-    mask_time_prob: float
-    mask_time_length: int
-    mask_time_min_masks: int
-    mask_feature_prob: float
-    mask_feature_length: int
-    mask_feature_min_masks: int
-
-    def spec_augment(self) -> dict:
-        return {k: getattr(self, k) for k in asdict(self) if k.startswith("mask_")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,7 +111,7 @@ class PtaptConfig(PretrainConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class FinetuneConfig(TrainingConfig):
+class FinetuneConfig(TrainingConfig, SpecAugmentConfig):
     mode: str
     layer_weights: bool
     lora_rank: int
@@ -113,25 +119,14 @@ class FinetuneConfig(TrainingConfig):
     epochs: int
     batch_size: int
     max_train_seconds: float
-    mask_time_prob: float
-    mask_time_length: int
-    mask_time_min_masks: int
-    mask_feature_prob: float
-    mask_feature_length: int
-    mask_feature_min_masks: int
     pooling: str
     mask_padding: bool
 
     def spec_augment(self) -> dict:
         """transformers config values of SpecAugment (applied in training only; both
         probabilities 0 switch it off)."""
-        masks = {
-            k: getattr(self, k)
-            for k in asdict(self)
-            if k.startswith("mask_") and k != "mask_padding"
-        }
         on = self.mask_time_prob > 0 or self.mask_feature_prob > 0
-        return {"apply_spec_augment": on, **masks}
+        return {"apply_spec_augment": on, **super().spec_augment()}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ reference ran, did not, so its diversity term was negligible: `diversity_scaling
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,8 +39,10 @@ class ContrastiveObjective(nn.Module):
         return self.model.wav2vec2
 
     def chance(self) -> dict[str, float]:
-        """Accuracy of a guess among the true target and its distractors."""
-        return {"accuracy": 1.0 / (self.cfg.num_negatives + 1)}
+        """Accuracy, and contrastive loss per masked frame, of a uniform guess among the true
+        target and its distractors."""
+        candidates = self.cfg.num_negatives + 1
+        return {"accuracy": 1.0 / candidates, "contrastive": float(np.log(candidates))}
 
     def saved_model(self, keep_pretraining_head: bool) -> PreTrainedModel:
         """The backbone alone, or with its quantizer and projections (to continue TAPT)."""

@@ -36,11 +36,14 @@ class MaskedClusterObjective(nn.Module):
         backbone.masked_spec_embed.requires_grad_(False)  # used, not updated (as the reference)
 
     def chance(self) -> dict[str, float]:
-        """Accuracy of always predicting each K's most frequent cluster."""
-        return {
-            f"acc_k{k}": float(np.bincount(ids).max() / len(ids))
-            for k, ids in zip(self.labels.ks, self.labels.labels, strict=True)
-        }
+        """Accuracy of always predicting each K's most frequent cluster, and the loss of
+        predicting each K's cluster frequencies (the sum of their entropies)."""
+        chance, entropy = {}, 0.0
+        for k, ids in zip(self.labels.ks, self.labels.labels, strict=True):
+            share = np.bincount(ids) / len(ids)
+            chance[f"acc_k{k}"] = float(share.max())
+            entropy -= float(np.sum(share[share > 0] * np.log(share[share > 0])))
+        return {**chance, "loss": entropy}
 
     def saved_model(self, keep_pretraining_head: bool = False) -> PreTrainedModel:
         return self.backbone

@@ -73,17 +73,11 @@ def run(
     )
     selected = best.restore() or cfg.steps
     held = evaluate(model, held_waves, [r.label for r in held_rows], device)
-    metrics = {
-        **held,
-        "held_out": held_from,
-        "n_train": len(train_rows),
-        "n_held_out": len(held_rows),
-        "steps": cfg.steps,
-        "selected_step": selected,
-        "held_out_loss": {str(k): -v for k, v in best.history.items()} or None,
-        "first_loss": curve[0]["loss"] if curve else None,
-        "last_loss": curve[-1]["loss"] if curve else None,
-    }
+    metrics = {**held, "held_out": held_from, "n_train": len(train_rows)}
+    metrics.update(n_held_out=len(held_rows), steps=cfg.steps, selected_step=selected)
+    metrics["held_out_loss"] = {str(k): -v for k, v in best.history.items()} or None
+    metrics.update(first_loss=curve[0]["loss"] if curve else None)
+    metrics.update(last_loss=curve[-1]["loss"] if curve else None)
     save_frame_classifier(model, out_dir, {"stage1": asdict(cfg), "backbone": asdict(backbone)})
     finish(out_dir, work_dir, [r.utt_id for r in train_rows], curve, metrics)
     best.remove()
