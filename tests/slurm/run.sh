@@ -91,7 +91,8 @@ gpu_jobs=$(scontrol show job -o | grep -c "TresPerJob=gres:gpu:1" || true)
 echo "sbatch submissions: $submitted, completed in squeue: $completed, with a GPU: $gpu_jobs"
 test -s "$work/dag/results/mini/ptapt_summary.csv"
 cat "$work/dag/results/mini/ptapt_summary.csv"
-# 22 jobs: all but the two local ones (leakage check, summary) go through sbatch; the 13 training
-# jobs (2 stage-1, backbone, 2 TAPT, 2 P-TAPT, 6 fine-tuning) hold a GPU.
-test "$submitted" -eq 20 && test "$completed" -eq 20 && test "$gpu_jobs" -eq 13
+# 26 jobs: all but the two local ones (leakage check, summary) go through sbatch; the 15 training
+# jobs (2 stage-1, backbone, 2 TAPT, 2 P-TAPT, 8 fine-tuning: probe, V-FT, TAPT, P-TAPT) hold a
+# GPU; the 2 logmel jobs and the corpus, fold and stage-2 jobs do not.
+test "$submitted" -eq 24 && test "$completed" -eq 24 && test "$gpu_jobs" -eq 15
 echo "test-slurm: ok"
