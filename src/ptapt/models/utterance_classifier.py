@@ -152,7 +152,13 @@ def load_classifier(directory: str | Path) -> UtteranceClassifier:
         pooling=meta.get("pooling", "relu-of-mean"),  # the only pooling before the choice
     )
     model = UtteranceClassifier(load_backbone(BackboneSpec(source=str(directory))), cfg)
-    head = load_file(str(directory / "head.safetensors"))
+    head_file = directory / "head.safetensors"
+    try:
+        head = load_file(str(head_file))
+    except FileNotFoundError:
+        raise PtaptError(f"{head_file}: missing; not a complete fine-tuned model") from None
+    except Exception as err:  # safetensors raises SafetensorError on a damaged file
+        raise PtaptError(f"{head_file}: cannot read ({err})") from None
     expected = {k for k in model.state_dict() if not k.startswith("backbone.")}
     check_keys(
         f"{directory}/head.safetensors",

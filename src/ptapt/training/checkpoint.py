@@ -36,6 +36,25 @@ def digest(arrays) -> str:
     return h.hexdigest()[:16]
 
 
+def load_state(path: Path, required_key: str) -> dict | None:
+    """A saved state dict, or None when there is none or it is damaged; a damaged file (a kill
+    mid-write on a filesystem without atomic rename, a full disk) is set aside as
+    `<name>.damaged`, so a rerun starts over instead of failing."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or required_key not in state:
+            raise ValueError(f"no {required_key!r} entry")
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        damaged = path.with_name(path.name + ".damaged")
+        path.replace(damaged)
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        log.warning("%s is damaged (%s); set aside as %s, starting over", path, reason, damaged)
+        return None
+    return state
+
+
 class ResumeCheckpoint:
     def __init__(self, directory: str | Path, fingerprint: str):
         self.path = self.path_in(directory)
@@ -50,9 +69,11 @@ class ResumeCheckpoint:
             torch.save({**state, "fingerprint": self.fingerprint}, tmp)
 
     def load(self) -> dict | None:
-        if not self.path.exists():
+        """The saved state of this run, or None: no checkpoint, one of another run, or a damaged
+        one (set aside as last.pt.damaged, so a rerun starts over instead of failing)."""
+        state = load_state(self.path, "step")
+        if state is None:
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
         if state.get("fingerprint") != self.fingerprint:
             log.warning("%s comes from another configuration or data; starting over", self.path)
             return None

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ptapt.atomic import atomic_path
+from ptapt.training.checkpoint import load_state
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ class BestWeights:
     def __init__(self, model: torch.nn.Module, work_dir: str | Path, fingerprint: str):
         self.model, self.fingerprint = model, fingerprint
         self.path = Path(work_dir) / "best.pt"
-        saved = torch.load(self.path, weights_only=True) if self.path.exists() else {}
+        saved = load_state(self.path, "history") or {}
         if saved and saved.get("fingerprint") != fingerprint:
             log.warning("%s comes from another configuration or data; ignoring it", self.path)
             saved = {}
