@@ -2,7 +2,11 @@
 #   snakemake --cores 8 results/iemocap/ptapt_summary.csv
 # Logic lives in the ptapt package (src/ptapt); rules call its command line.
 
+import os
+import sys
+
 from snakemake.utils import min_version
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 min_version("9.0")
 
@@ -10,9 +14,17 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# Rules run `python -m ptapt` from this checkout, in the project's venv or in a conda
-# environment of envs/ (which holds the dependencies; Snakemake clears PYTHONPATH there).
-shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src"; ')
+# Rules run `python -m ptapt` from this checkout (Snakemake clears PYTHONPATH in conda
+# environments, so it is set here). Under --sdm conda, `python` is the environment's of envs/;
+# otherwise it is the interpreter running Snakemake, so the project's venv serves its rules even
+# when it was never activated.
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src"; ')
+else:
+    shell.prefix(
+        f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; '
+        f'export PYTHONPATH="{workflow.basedir}/src"; '
+    )
 
 
 include: "workflow/rules/common.smk"

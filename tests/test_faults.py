@@ -103,3 +103,15 @@ def test_a_bad_stage_config_on_the_command_line_exits_2(tmp_path, cli_env):
     assert (
         run.stderr.strip().splitlines()[-1].startswith("ptapt stage2: error: config stage2.niter")
     )
+
+
+def test_rules_use_the_interpreter_that_runs_snakemake(tmp_path, cli_env):
+    """The venv's snakemake run without activating the venv: rules still find ptapt's
+    dependencies (before, `python` was the system one: ModuleNotFoundError in the job log)."""
+    from test_workflow import snakemake, write_config
+
+    write_config(tmp_path)
+    bare = {**cli_env, "PATH": "/usr/bin:/bin"}
+    run = snakemake(tmp_path, bare, "results/mini/folds/fold1.json")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "results/mini/manifest.tsv").exists()
