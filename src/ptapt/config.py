@@ -160,6 +160,7 @@ def methods() -> list[str]:
     return list(schema()["$defs"]["dataset"]["properties"]["methods"]["items"]["enum"])
 
 
+@cache
 def _filling_validator(definition: str):
     """A validator of one $defs entry that also fills in the schema's defaults (as Snakemake's
     `validate` does), so a command run by hand gets the values the workflow would pass."""

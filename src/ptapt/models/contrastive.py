@@ -44,6 +44,10 @@ class ContrastiveObjective(nn.Module):
         candidates = self.cfg.num_negatives + 1
         return {"accuracy": 1.0 / candidates, "contrastive": float(np.log(candidates))}
 
+    def targets_digest(self) -> None:
+        """Its targets come from the audio itself: nothing beyond it defines the run."""
+        return None
+
     def saved_model(self, keep_pretraining_head: bool) -> PreTrainedModel:
         """The backbone alone, or with its quantizer and projections (to continue TAPT)."""
         return self.model if keep_pretraining_head else self.model.wav2vec2

@@ -17,18 +17,18 @@ from transformers import PreTrainedModel
 from ptapt.config import PtaptConfig
 from ptapt.data.batching import AudioBatch
 from ptapt.data.pseudo_labels import PseudoLabels
+from ptapt.models.backbone import conv_layout
 from ptapt.models.frames import total_stride
 from ptapt.models.heads import linear_head
 from ptapt.models.masking import time_mask
+from ptapt.training.checkpoint import digest
 
 
 class MaskedClusterObjective(nn.Module):
     def __init__(self, backbone: PreTrainedModel, labels: PseudoLabels, cfg: PtaptConfig):
         super().__init__()
         self.backbone, self.labels, self.cfg = backbone, labels, cfg
-        self.stride = total_stride(
-            list(zip(backbone.config.conv_kernel, backbone.config.conv_stride, strict=True))
-        )
+        self.stride = total_stride(conv_layout(backbone.config))
         dim = backbone.config.hidden_size
         self.heads = nn.ModuleList([linear_head(dim, cfg.head_hidden, k) for k in labels.ks])
         backbone.feature_extractor._freeze_parameters()  # also skips its backward pass
@@ -44,6 +44,10 @@ class MaskedClusterObjective(nn.Module):
             chance[f"acc_k{k}"] = float(share.max())
             entropy -= float(np.sum(share[share > 0] * np.log(share[share > 0])))
         return {**chance, "loss": entropy}
+
+    def targets_digest(self) -> str:
+        """The pseudo-labels define the run as much as the audio does."""
+        return digest(self.labels.labels)
 
     def saved_model(self, keep_pretraining_head: bool = False) -> PreTrainedModel:
         return self.backbone

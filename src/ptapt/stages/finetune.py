@@ -63,7 +63,8 @@ def run(
     per_epoch = max(1, len(waves) // cfg.batch_size // cfg.accumulation)  # optimizer steps
     identity = [method, labels, [r.utt_id for r in train_rows], fold.valid, digest(waves)]
     steps = cfg.epochs * per_epoch
-    best = BestWeights(model, work_dir, run_fingerprint(model, cfg, steps, seed, identity, method))
+    key = run_fingerprint(model, cfg, steps, seed, identity, f"finetune {method}")
+    best = BestWeights(model, work_dir, key)
     validation = Validation(model, valid_rows, labels, best)
     curve = fit(
         model,
@@ -72,7 +73,7 @@ def run(
         steps=steps,
         seed=seed,
         work_dir=work_dir,
-        identity=identity,
+        fingerprint=key,
         device=device,
         desc=f"finetune {method}",
         after_step=lambda done: validation.after_step(done, per_epoch),
@@ -140,12 +141,13 @@ class Validation:
 
     def __init__(self, model: UtteranceClassifier, rows, labels, best: BestWeights):
         self.model, self.rows, self.labels, self.best = model, rows, labels, best
+        self.waves = load_many([r.path for r in rows], "loading validation audio")
 
     def after_step(self, done: int, per_epoch: int) -> None:
         if not self.rows or done % per_epoch:
             return
         epoch = done // per_epoch
-        waves = load_many([r.path for r in self.rows], "loading validation audio")
-        predicted = [self.labels[int(p.argmax())] for p in self.model.probabilities(waves)]
+        probabilities = self.model.probabilities(self.waves)
+        predicted = [self.labels[int(p.argmax())] for p in probabilities]
         self.best.record(epoch, unweighted_accuracy([r.label for r in self.rows], predicted))
         log.info("epoch %d: validation UA %.3f", epoch, self.best.history[epoch])

@@ -54,7 +54,7 @@ def run(
     weight = class_weights(targets, len(labels)).to(device)
     held_waves = load_many([r.path for r in held_rows], "loading held-out audio")
     identity = [model.config.to_dict(), [r.utt_id for r in train_rows], digest(waves)]
-    key = run_fingerprint(model, cfg, cfg.steps, cfg.seed, identity, "stage 1")
+    key = run_fingerprint(model, cfg, cfg.steps, cfg.seed, identity, "stage 1")  # before training
     best = BestWeights(model, work_dir, key)
     every = cfg.eval_every or max(1, len(waves) // cfg.batch_size)  # default: each epoch
     held_labels = label_ids(held_rows, labels)
@@ -66,7 +66,7 @@ def run(
         steps=cfg.steps,
         seed=cfg.seed,
         work_dir=work_dir,
-        identity=identity,
+        fingerprint=key,
         device=device,
         desc="stage 1",
         after_step=select,

@@ -38,7 +38,7 @@ from ptapt.models.frames import ConvLayout, num_frames, total_stride
 from ptapt.models.masked_prediction import MaskedClusterObjective
 from ptapt.models.masking import uses_attention_mask
 from ptapt.training.checkpoint import digest
-from ptapt.training.fit import finish, fit, prepare
+from ptapt.training.fit import finish, fit, prepare, run_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +99,16 @@ def run(
     device = prepare(cfg.device, cfg.seed)
     audio = usable(audio, conv_layout(backbone_config(init)))
     objective = OBJECTIVES[method](init, cfg, audio, labels_path).to(device)
-    step_fn = batch_steps(objective, audio, cfg, device)
-    labels = getattr(objective, "labels", None)
-    identity = [audio.ids, digest(audio.waves), digest(labels.labels) if labels else None]
+    identity = [audio.ids, digest(audio.waves), objective.targets_digest()]
+    key = run_fingerprint(objective, cfg, cfg.steps, cfg.seed, identity, method)
     curve = fit(
         objective,
-        step_fn,
+        batch_steps(objective, audio, cfg, device),
         cfg,
         steps=cfg.steps,
         seed=cfg.seed,
         work_dir=work_dir,
-        identity=identity,
+        fingerprint=key,
         device=device,
         desc=method,
     )

@@ -4,13 +4,15 @@ A stage writes only what is its own (the model, the batch, the objective, its me
 
     device = prepare(cfg.device, seed)            # device, and the seed of initialisation
     model = ...; step_fn = ...                    # the stage's model and one training step
-    curve = fit(model, step_fn, cfg, steps=..., seed=..., work_dir=..., identity=[...], ...)
+    key = run_fingerprint(model, cfg, steps, seed, identity=[...], desc=...)
+    curve = fit(model, step_fn, cfg, steps=..., seed=..., work_dir=..., fingerprint=key, ...)
     ... save the model ...
     finish(out_dir, work_dir, train_ids, curve, metrics)
 
-`fit` builds Adam and the schedule, fingerprints the run (configuration, `identity`: the data
-and anything else that defines it, and the initial weights) and runs the resumable loop; a
-checkpoint from another fingerprint is never resumed. `finish` writes train_ids.txt, curve.csv
+`run_fingerprint` names the run (configuration, `identity`: the data and anything else that
+defines it, and the initial weights); the resumable checkpoint and any best-weights file carry
+it, and one from another fingerprint is never resumed. `fit` builds Adam and the schedule and
+runs the resumable loop. `finish` writes train_ids.txt, curve.csv
 and metrics.json, then drops the resumable checkpoint: only once every artifact is in place.
 """
 
@@ -24,7 +26,8 @@ import torch
 
 from ptapt.atomic import write_csv, write_json, write_lines
 from ptapt.config import TrainingConfig
-from ptapt.training.checkpoint import ResumeCheckpoint, digest, fingerprint
+from ptapt.training.checkpoint import ResumeCheckpoint, digest
+from ptapt.training.checkpoint import fingerprint as checksum
 from ptapt.training.loop import StepFn, Trainer, pick_device
 from ptapt.training.schedule import adam_with_schedule
 
@@ -44,15 +47,14 @@ def fit(
     steps: int,
     seed: int,
     work_dir: str | Path,
-    identity: list,
+    fingerprint: str,
     device: torch.device,
     desc: str,
     after_step: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """Train `model` for `steps` optimizer steps, resuming from `work_dir` if a checkpoint of
-    the same run is there; returns the training curve."""
+    the run `fingerprint` is there; returns the training curve."""
     optimizer, scheduler = adam_with_schedule(model, cfg.lr, steps, cfg.warmup, cfg.flat)
-    key = run_fingerprint(model, cfg, steps, seed, identity, desc)
     trainer = Trainer(
         model,
         optimizer,
@@ -61,7 +63,7 @@ def fit(
         cfg,
         steps=steps,
         seed=seed,
-        checkpoint=ResumeCheckpoint(work_dir, key),
+        checkpoint=ResumeCheckpoint(work_dir, fingerprint),
         device=device,
         desc=desc,
         after_step=after_step,
@@ -71,9 +73,7 @@ def fit(
 
 def run_fingerprint(model, cfg: TrainingConfig, steps: int, seed: int, identity, desc: str):
     """What defines a run: its configuration, data and initial weights (call before training)."""
-    return fingerprint(
-        [desc, asdict(cfg), steps, seed, identity, digest(model.state_dict().values())]
-    )
+    return checksum([desc, asdict(cfg), steps, seed, identity, digest(model.state_dict().values())])
 
 
 def finish(
