@@ -230,3 +230,24 @@ def test_predict_command_classifies_files(run_twice, fold, capsys):
     cells = line.split("\t")
     assert cells[1] == first[2]
     assert np.allclose([float(c) for c in cells[2:]], [float(c) for c in first[3:]], atol=1e-4)
+
+
+def test_interrupted_stage4_resumes_to_the_same_model(fold, tmp_path, kill_after_checkpoint):
+    """A kill after the first epoch's validation (best.pt written) and the rerun give the files
+    of an uninterrupted run."""
+    from conftest import Killed
+
+    work, f, _ = fold
+    per_epoch = len(f.train) // FINETUNE.batch_size  # the last partial batch is dropped
+    cfg = replace(FINETUNE, checkpoint_every=per_epoch + 1)
+    args = (str(work / "manifest.tsv"), str(work / "fold1.json"), BACKBONE, "vft", 1, cfg, LABELS)
+    finetune.run(*args, str(tmp_path / "whole"), str(tmp_path / "w1"))
+    kill_after_checkpoint(per_epoch + 1)
+    with pytest.raises(Killed):
+        finetune.run(*args, str(tmp_path / "resumed"), str(tmp_path / "w2"))
+    assert (tmp_path / "w2/best.pt").exists() and (tmp_path / "w2/last.pt").exists()
+    finetune.run(*args, str(tmp_path / "resumed"), str(tmp_path / "w2"))
+    for name in ("metrics.json", "predictions.tsv", "model/head.safetensors"):
+        assert (tmp_path / "whole" / name).read_bytes() == (
+            tmp_path / "resumed" / name
+        ).read_bytes()

@@ -23,7 +23,6 @@ from ptapt.models.contrastive import ContrastiveObjective
 from ptapt.models.masking import zero_spans
 from ptapt.models.utterance_classifier import ClassifierConfig, UtteranceClassifier
 from ptapt.stages import finetune, stage1
-from ptapt.training.selection import BestWeights
 
 CPU = torch.device("cpu")
 
@@ -110,15 +109,6 @@ def test_spec_augment_off_loads_a_saved_backbone_and_fine_tunes(tmp_path):
             BackboneSpec(source=str(tmp_path / "backbone")), replace(cfg, mode=mode), LABELS
         )
         assert not model.backbone.config.apply_spec_augment
-
-
-def test_a_best_weights_file_of_another_run_is_ignored(tmp_path):
-    model = torch.nn.Linear(2, 2)
-    best = BestWeights(model, tmp_path, "run-a")
-    best.record(1, 0.5)
-    assert BestWeights(model, tmp_path, "run-a").best == 1
-    other = BestWeights(model, tmp_path, "run-b")
-    assert other.best is None and other.restore() is None
 
 
 @pytest.mark.parametrize("scaling", ["none", "masked-frames"])

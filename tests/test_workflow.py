@@ -45,7 +45,12 @@ TINY = {
 
 
 def snakemake(workdir, env, *args):
-    cmd = [
+    cmd = [*snakemake_command(workdir), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def snakemake_command(workdir) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -57,9 +62,7 @@ def snakemake(workdir, env, *args):
         str(workdir / "config.yaml"),
         "--cores",
         "2",
-        *args,
     ]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def write_config(workdir, config=TINY):

@@ -1,4 +1,5 @@
-"""Atomic artifact writing: a killed job never leaves a file that looks complete."""
+"""Atomic artifact writing: a killed job never leaves a file that looks complete, and a write
+that fails (read-only directory, full disk) is one line naming the file, never a traceback."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from safetensors import SafetensorError
+
+from ptapt.errors import PtaptError
+
+
+@contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an OS or safetensors write failure inside the block into a PtaptError naming `path`."""
+    try:
+        yield
+    except OSError as err:
+        raise PtaptError(f"{path}: cannot write ({err.strerror or err})") from None
+    except SafetensorError as err:  # safetensors reports a full disk as its own error
+        raise PtaptError(f"{path}: cannot write ({err})") from None
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -19,17 +35,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     by extension (numpy, soundfile, safetensors) behave as with the final name.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=suffix or target.suffix
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    with writing(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=suffix or target.suffix
+        )
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            os.replace(tmp_path, target)
+        finally:
+            tmp_path.unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -153,6 +153,8 @@ def cmd_summarize(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from ptapt.data.audio import load_audio
     from ptapt.models.utterance_classifier import load_classifier
 
@@ -162,6 +164,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
     print("\t".join(["path", "prediction", *(f"p_{lab}" for lab in labels)]))
     for path in args.audio:
         probs = model.probabilities([load_audio(path)])[0]
+        if not np.isfinite(probs).all():
+            raise PtaptError(f"{args.model}: non-finite probabilities for {path}; broken weights")
         cells = [f"{p:.4f}" for p in probs]
         print("\t".join([path, labels[int(probs.argmax())], *cells]), flush=True)
 
@@ -314,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except PtaptError as err:
         print(f"ptapt {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file the system refused (unwritable, disk full, vanished)
+        if err.filename is None:
+            raise
+        print(f"ptapt {args.command}: error: {err.filename}: {err.strerror}", file=sys.stderr)
         return 2
     return 0
 

@@ -8,7 +8,9 @@ method fine-tuned on a fold sees the same split.
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -58,13 +60,24 @@ def make_folds(
 
 
 def split_share(rows: Sequence[Utterance], share: float, seed: int) -> tuple[list, list]:
-    """Sorted (kept, held-out) utterance ids, holding out a label-stratified `share`."""
+    """Sorted (kept, held-out) utterance ids, holding out a label-stratified `share`; a share
+    too small to hold out one utterance of every class is an error naming the key."""
     ids = sorted(u.utt_id for u in rows)
     if share == 0.0:
         return ids, []
     label = {u.utt_id: u.label for u in rows}
+    classes = Counter(label.values())
+    held = math.ceil(share * len(ids))  # how scikit-learn rounds a fractional test size
+    rare = sorted(c for c, n in classes.items() if n < 2)
+    if held < len(classes) or len(ids) - held < len(classes) or rare:
+        raise PtaptError(
+            f"config split.valid_share: {share} holds out {held} of {len(ids)} training "
+            f"utterances, which cannot give each of the {len(classes)} classes "
+            f"{sorted(classes)} a validation and a training utterance"
+            + (f" (classes with one utterance: {rare})" if rare else "")
+        )
     train, valid = train_test_split(
-        ids, test_size=share, random_state=seed, stratify=[label[i] for i in ids]
+        ids, test_size=held, random_state=seed, stratify=[label[i] for i in ids]
     )
     return sorted(train), sorted(valid)
 

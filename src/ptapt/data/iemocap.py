@@ -12,9 +12,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import soundfile as sf
-
-from ptapt.data.manifest import Utterance
+from ptapt.data.manifest import LabelledFile, Utterance, measure
 from ptapt.errors import PtaptError
 
 log = logging.getLogger(__name__)
@@ -33,8 +31,10 @@ LAYOUT = (
     "and ROOT/Session{1..5}/sentences/wav/<dialog>/<utt_id>.wav"
 )
 
-_HEADER = re.compile(r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\t(\S+)\t(\S+)\t\[")
+_HEADER = re.compile(r"^\[\s*([\d.]+)\s*-\s*([\d.]+)\s*\]\t(\S+)\t(\S+)\t\[")
 _UTT_ID = re.compile(r"^Ses(\d\d)[FM]_.+_([FM])\d+$")
+# Every category token of the release (xxx: no majority); a token outside it is a damaged line.
+CATEGORIES = {"neu", "hap", "exc", "ang", "sad", "fru", "fea", "sur", "dis", "oth", "xxx"}
 
 
 def speaker_of(utt_id: str) -> tuple[str, int]:
@@ -51,54 +51,60 @@ def speaker_of(utt_id: str) -> tuple[str, int]:
     return f"Ses{session:02d}{match.group(2)}", session
 
 
-def read_labels(eval_file: Path) -> list[tuple[str, str]]:
-    """(utt_id, raw label) for every header line of one dialog's evaluation file."""
+def read_labels(eval_file: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """(utt_id, raw label) of every header line of one dialog's evaluation file, and a problem
+    for each header-like line (starting with `[`) that is damaged."""
     text = eval_file.read_text(encoding="utf-8", errors="replace")
-    pairs = []
-    for line in text.splitlines():  # splitlines() also ends CRLF and CR lines
+    pairs, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):  # also ends CRLF and CR lines
+        if not line.startswith("["):
+            continue
         match = _HEADER.match(line)
-        if match:
-            pairs.append((match.group(1), match.group(2)))
-    return pairs
+        where = f"{eval_file}:{number}"
+        if not match or float(match.group(2)) < float(match.group(1)):
+            problems.append(f"{where}: malformed header line {line[:60]!r}")
+        elif match.group(4) not in CATEGORIES:
+            problems.append(f"{where}: unknown category {match.group(4)!r}")
+        else:
+            pairs.append((match.group(3), match.group(4)))
+    return pairs, problems
 
 
 def session_dirs(root: Path) -> list[Path]:
     if not root.is_dir():
         raise PtaptError(f"{root}: corpus root does not exist; {LAYOUT}")
-    found = sorted(
-        p for p in root.glob("Session[1-5]") if (p / "dialog" / "EmoEvaluation").is_dir()
-    )
+    sessions = sorted(p for p in root.glob("Session[1-5]") if p.is_dir())
+    found = [p for p in sessions if (p / "dialog" / "EmoEvaluation").is_dir()]
+    for lost in sorted(set(sessions) - set(found)):
+        log.warning("%s: no dialog/EmoEvaluation folder; none of its utterances is kept", lost)
     if not found:
         raise PtaptError(f"{root}: no Session*/dialog/EmoEvaluation folder; {LAYOUT}")
     return found
 
 
 def parse_iemocap(root: str | Path) -> list[Utterance]:
-    """Every kept, labelled utterance whose wav exists, sorted by utt_id."""
+    """Every kept, labelled utterance whose wav exists and is usable, sorted by utt_id."""
     root = Path(root)
-    rows, missing = [], []
+    files, missing, damaged = [], [], []
     for session_dir in session_dirs(root):
-        eval_dir = session_dir / "dialog" / "EmoEvaluation"
-        for eval_file in sorted(eval_dir.glob("*.txt")):
+        for eval_file in sorted((session_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
             if eval_file.name.startswith("._"):  # macOS AppleDouble junk shipped in some copies
                 continue
-            dialog = eval_file.stem
-            for utt_id, raw in read_labels(eval_file):
+            pairs, problems = read_labels(eval_file)
+            damaged += problems
+            for utt_id, raw in pairs:
                 if raw not in LABEL_MAP:
                     continue
-                wav = session_dir / "sentences" / "wav" / dialog / f"{utt_id}.wav"
-                if not wav.is_file():
+                wav = session_dir / "sentences" / "wav" / eval_file.stem / f"{utt_id}.wav"
+                if wav.is_file():
+                    files.append(_labelled(utt_id, LABEL_MAP[raw], wav, eval_file))
+                else:
                     missing.append(str(wav))
-                    continue
-                rows.append(_utterance(utt_id, LABEL_MAP[raw], wav, eval_file))
-    if missing:
-        log.warning(
-            "skipped %d labelled utterance(s) whose wav is missing, e.g. %s",
-            len(missing),
-            missing[0],
-        )
+    _warn(damaged, "damaged EmoEvaluation header line(s)")
+    _warn(missing, "labelled utterance(s) whose wav is missing")
+    rows = measure(files)
     if not rows:
-        raise PtaptError(f"{root}: no labelled utterance with a wav found; {LAYOUT}")
+        raise PtaptError(f"{root}: no labelled utterance with a usable wav found; {LAYOUT}")
     ids = Counter(r.utt_id for r in rows)
     dup = [u for u, n in ids.items() if n > 1]
     if dup:
@@ -106,25 +112,17 @@ def parse_iemocap(root: str | Path) -> list[Utterance]:
     return sorted(rows, key=lambda r: r.utt_id)
 
 
-def _utterance(utt_id: str, label: str, wav: Path, eval_file: Path) -> Utterance:
+def _warn(problems: list[str], what: str) -> None:
+    if problems:
+        log.warning("skipped %d %s, e.g. %s", len(problems), what, problems[0])
+
+
+def _labelled(utt_id: str, label: str, wav: Path, eval_file: Path) -> LabelledFile:
     try:
         speaker, session = speaker_of(utt_id)
     except ValueError as err:
         raise PtaptError(f"{eval_file}: {err}") from None
-    try:
-        info = sf.info(str(wav))
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise PtaptError(f"{wav}: cannot read audio header ({err})") from None
-    return Utterance(
-        utt_id=utt_id,
-        path=str(wav),
-        label=label,
-        speaker=speaker,
-        session=session,
-        duration_s=info.frames / info.samplerate,
-        sample_rate=info.samplerate,
-        num_samples=info.frames,
-    )
+    return LabelledFile(utt_id, str(wav), label, speaker, session)
 
 
 def check_expected_counts(rows: list[Utterance], root) -> None:

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 
 from ptapt.atomic import write_tsv
+from ptapt.data.audio import AudioProblem, read_native
 from ptapt.errors import PtaptError
+from ptapt.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelledFile:
+    """What a corpus parser finds: an audio file and its label, before the audio is read."""
+
+    utt_id: str
+    path: str
+    label: str
+    speaker: str
+    session: int
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,25 @@ class Utterance:
 
 
 COLUMNS = [f.name for f in fields(Utterance)]
+
+
+def measure(files: Iterable[LabelledFile]) -> list[Utterance]:
+    """Read every file once: a row for each usable one. Unusable files (unreadable, empty,
+    truncated, non-finite, too short) are skipped and counted, one warning per problem."""
+    rows, skipped = [], defaultdict(list)
+    for f in progress(list(files), "checking audio", "file"):
+        try:
+            wav, sr = read_native(f.path)
+        except AudioProblem as problem:
+            skipped[problem.kind].append(str(problem))
+            continue
+        duration = len(wav) / sr
+        rows.append(
+            Utterance(f.utt_id, f.path, f.label, f.speaker, f.session, duration, sr, len(wav))
+        )
+    for kind, problems in skipped.items():
+        log.warning("skipped %d %s audio file(s), e.g. %s", len(problems), kind, problems[0])
+    return rows
 
 
 def write_manifest(rows: Iterable[Utterance], path: str | os.PathLike) -> None:

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from safetensors import SafetensorError
 from transformers import (
     AutoConfig,
     HubertConfig,
@@ -27,6 +28,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from ptapt.atomic import writing
 from ptapt.errors import PtaptError
 from ptapt.models.frames import ConvLayout
 from ptapt.models.strict import check_keys
@@ -90,6 +92,8 @@ def backbone_config(spec: BackboneSpec) -> PretrainedConfig:
         return PRESETS[spec.preset]
     try:
         return AutoConfig.from_pretrained(spec.source, revision=spec.revision)
+    except ValueError as err:  # a directory without a usable config.json
+        raise PtaptError(f"backbone {spec.source!r}: not a model directory ({err})") from None
     except OSError as err:
         raise PtaptError(
             f"backbone {spec.source!r}: cannot load its config ({err}); give a local directory, "
@@ -133,8 +137,16 @@ def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
         return cls(config)
     try:
         model, info = cls.from_pretrained(
-            spec.source, revision=spec.revision, output_loading_info=True, **overrides
+            spec.source,
+            revision=spec.revision,
+            output_loading_info=True,
+            ignore_mismatched_sizes=True,  # reported below by check_keys, naming the weights
+            **overrides,
         )
+    except SafetensorError as err:
+        raise PtaptError(
+            f"backbone {spec.source!r}: weights file damaged or truncated ({err})"
+        ) from None
     except OSError as err:
         raise PtaptError(
             f"backbone {spec.source!r}: cannot load ({err}); give a local directory, or download "
@@ -152,7 +164,11 @@ def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
             "objective (TAPT) cannot continue from it"
         )
     check_keys(
-        f"backbone {spec.source!r}", cls.__name__, missing, unexpected, info["mismatched_keys"]
+        f"backbone {spec.source!r}",
+        cls.__name__,
+        missing,
+        unexpected,
+        _names(info["mismatched_keys"]),
     )
     return model
 
@@ -168,8 +184,14 @@ def _unused_mask_embedding(key: str, model: PreTrainedModel) -> bool:
 def save_backbone(model: PreTrainedModel, directory: str | Path) -> None:
     """save_pretrained into a temporary directory, then move each finished file into place."""
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out, prefix=".save.") as tmp:
-        model.save_pretrained(tmp)
-        for file in Path(tmp).iterdir():
-            shutil.move(str(file), out / file.name)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out, prefix=".save.") as tmp:
+            model.save_pretrained(tmp)
+            for file in Path(tmp).iterdir():
+                shutil.move(str(file), out / file.name)
+
+
+def _names(mismatched) -> list[str]:
+    """transformers reports a mis-shaped weight as (name, shape in file, shape in model)."""
+    return [m[0] if isinstance(m, tuple) else m for m in mismatched]

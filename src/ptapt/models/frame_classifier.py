@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ptapt.atomic import atomic_path, write_json
@@ -22,7 +22,7 @@ from ptapt.errors import PtaptError
 from ptapt.models.frames import ConvLayout, num_frames, receptive_field, total_stride
 from ptapt.models.heads import linear_head
 from ptapt.models.masking import zero_spans
-from ptapt.models.strict import load_strict
+from ptapt.models.strict import load_strict, read_weights
 from ptapt.models.wav2vec1 import Wav2Vec1, Wav2Vec1Config
 
 ALIGNER = (4, 2)  # (kernel, stride) of the convolution from 10 ms to 20 ms frames
@@ -117,5 +117,5 @@ def load_frame_classifier(directory: str | Path) -> FrameClassifier:
     except FileNotFoundError:
         raise PtaptError(f"{directory}: no config.json; not a stage-1 output directory") from None
     model = FrameClassifier(FrameClassifierConfig.from_dict(meta["model"]))
-    load_strict(model, load_file(str(directory / "model.safetensors")), directory)
+    load_strict(model, read_weights(directory / "model.safetensors", "stage-1 model"), directory)
     return model

@@ -6,9 +6,24 @@ mismatch in the same one-line format.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 
 from ptapt.errors import PtaptError
+
+
+def read_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a missing or damaged file is one line naming it."""
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise PtaptError(f"{path}: missing; not a complete {what}") from None
+    except SafetensorError as err:
+        raise PtaptError(f"{path}: cannot read, damaged or truncated ({err})") from None
 
 
 def _few(keys) -> str:

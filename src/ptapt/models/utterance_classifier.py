@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from transformers import PreTrainedModel
 
@@ -31,7 +31,7 @@ from ptapt.atomic import atomic_path, write_json
 from ptapt.data.batching import collate
 from ptapt.errors import PtaptError
 from ptapt.models.backbone import BackboneSpec, conv_layout, load_backbone, save_backbone
-from ptapt.models.strict import check_keys
+from ptapt.models.strict import check_keys, read_weights
 
 MODES = ("partial", "entire", "frozen", "lora")
 POOLINGS = ("mean-of-relu", "relu-of-mean")
@@ -141,24 +141,21 @@ def save_classifier(model: UtteranceClassifier, directory: Path, extra: dict) ->
 def load_classifier(directory: str | Path) -> UtteranceClassifier:
     """A saved classifier, ready for inference (LoRA adapters are merged already)."""
     directory = Path(directory)
+    meta_file = directory / "classifier.json"
     try:
-        meta = json.loads((directory / "classifier.json").read_text())
+        meta = json.loads(meta_file.read_text())
+        cfg = ClassifierConfig(
+            meta["labels"],
+            mode="frozen",
+            layer_weights=meta["layer_weights"],
+            pooling=meta.get("pooling", "relu-of-mean"),  # the only pooling before the choice
+        )
     except FileNotFoundError:
         raise PtaptError(f"{directory}: no classifier.json; not a fine-tuned model") from None
-    cfg = ClassifierConfig(
-        meta["labels"],
-        mode="frozen",
-        layer_weights=meta["layer_weights"],
-        pooling=meta.get("pooling", "relu-of-mean"),  # the only pooling before the choice
-    )
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise PtaptError(f"{meta_file}: damaged ({type(err).__name__}: {err})") from None
     model = UtteranceClassifier(load_backbone(BackboneSpec(source=str(directory))), cfg)
-    head_file = directory / "head.safetensors"
-    try:
-        head = load_file(str(head_file))
-    except FileNotFoundError:
-        raise PtaptError(f"{head_file}: missing; not a complete fine-tuned model") from None
-    except Exception as err:  # safetensors raises SafetensorError on a damaged file
-        raise PtaptError(f"{head_file}: cannot read ({err})") from None
+    head = read_weights(directory / "head.safetensors", "fine-tuned model")
     expected = {k for k in model.state_dict() if not k.startswith("backbone.")}
     check_keys(
         f"{directory}/head.safetensors",

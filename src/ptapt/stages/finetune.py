@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ptapt.config import FinetuneConfig
-from ptapt.data.audio import SAMPLE_RATE, load_many
+from ptapt.data.audio import SAMPLE_RATE, load_rows
 from ptapt.data.batching import collate, epoch_batch
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import label_ids, read_manifest, select
@@ -58,7 +58,7 @@ def run(
     device = prepare(cfg.device, seed)
     model = build_classifier(init, cfg, labels).to(device)
     crop = int(cfg.max_train_seconds * SAMPLE_RATE)
-    waves = [w[:crop] for w in load_many([r.path for r in train_rows], "loading training audio")]
+    waves = [w[:crop] for w in load_rows(train_rows, "loading training audio")]
     targets = np.array(label_ids(train_rows, labels))
     per_epoch = max(1, len(waves) // cfg.batch_size // cfg.accumulation)  # optimizer steps
     identity = [method, labels, [r.utt_id for r in train_rows], fold.valid, digest(waves)]
@@ -131,7 +131,7 @@ def utterance_steps(model, waves, targets: np.ndarray, cfg: FinetuneConfig, seed
 
 def test(model: UtteranceClassifier, rows, labels: list[str], out_dir: str) -> dict:
     """Score the test utterances at full length; writes predictions.tsv."""
-    probabilities = model.probabilities(load_many([r.path for r in rows], "loading test audio"))
+    probabilities = model.probabilities(load_rows(rows, "loading test audio"))
     predicted = write_predictions(Path(out_dir) / "predictions.tsv", rows, probabilities, labels)
     return classification_report([r.label for r in rows], predicted, labels)
 
@@ -141,7 +141,7 @@ class Validation:
 
     def __init__(self, model: UtteranceClassifier, rows, labels, best: BestWeights):
         self.model, self.rows, self.labels, self.best = model, rows, labels, best
-        self.waves = load_many([r.path for r in rows], "loading validation audio")
+        self.waves = load_rows(rows, "loading validation audio")
 
     def after_step(self, done: int, per_epoch: int) -> None:
         if not self.rows or done % per_epoch:

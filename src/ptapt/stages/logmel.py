@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ptapt.atomic import write_json, write_lines
 from ptapt.config import LogmelConfig
-from ptapt.data.audio import load_many
+from ptapt.data.audio import load_rows
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import label_ids, read_manifest, select
 from ptapt.data.predictions import write_predictions
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def features(rows, cfg: LogmelConfig, desc: str) -> np.ndarray:
-    return np.stack([utterance_statistics(w, cfg) for w in load_many([r.path for r in rows], desc)])
+    return np.stack([utterance_statistics(w, cfg) for w in load_rows(rows, desc)])
 
 
 def run(

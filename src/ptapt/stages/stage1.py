@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ptapt.config import Stage1Config
-from ptapt.data.audio import load_many
+from ptapt.data.audio import load_rows
 from ptapt.data.batching import crop_to_shortest, epoch_batch
 from ptapt.data.folds import read_fold, split_share
 from ptapt.data.manifest import label_ids, read_manifest, select
@@ -49,10 +49,10 @@ def run(
     train_rows, held_rows, held_from = training_split(manifest, fold_file, cfg)
     device = prepare(cfg.device, cfg.seed)
     model = build_model(cfg, labels, backbone).to(device)
-    waves = load_many([r.path for r in train_rows], "loading training audio")
+    waves = load_rows(train_rows, "loading training audio")
     targets = np.array(label_ids(train_rows, labels))
     weight = class_weights(targets, len(labels)).to(device)
-    held_waves = load_many([r.path for r in held_rows], "loading held-out audio")
+    held_waves = load_rows(held_rows, "loading held-out audio")
     identity = [model.config.to_dict(), [r.utt_id for r in train_rows], digest(waves)]
     key = run_fingerprint(model, cfg, cfg.steps, cfg.seed, identity, "stage 1")  # before training
     best = BestWeights(model, work_dir, key)

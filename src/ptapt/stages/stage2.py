@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ptapt.atomic import atomic_path, write_json
 from ptapt.config import Stage2Config
@@ -23,6 +22,7 @@ from ptapt.data.folds import read_fold
 from ptapt.data.manifest import label_ids, read_manifest, select
 from ptapt.models import kmeans
 from ptapt.models.frame_classifier import FrameClassifier, load_frame_classifier
+from ptapt.progress import progress
 from ptapt.training.loop import pick_device
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_d
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".features.") as tmp:
-        features, counts = extract(model, [r.path for r in rows], Path(tmp) / "frames.f16", device)
+        features, counts = extract(model, rows, Path(tmp) / "frames.f16", device)
         log.info(
             "stage 2: %d frames of %d utterances, dim %d",
             *features.shape[:1],
@@ -65,14 +65,14 @@ def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_d
 
 
 @torch.no_grad()
-def extract(
-    model: FrameClassifier, paths: list[str], store: Path, device
-) -> tuple[np.memmap, np.ndarray]:
+def extract(model: FrameClassifier, rows, store: Path, device) -> tuple[np.memmap, np.ndarray]:
     """Aligned features of every file, one at a time (no padding), into a float16 memory map."""
     counts = []
     with open(store, "wb") as fh:
-        for path in tqdm(paths, desc="stage 2 features", unit="utt", mininterval=10.0):
-            wav = torch.from_numpy(load_audio(path))[None].to(device)
+        for row in progress(rows, "stage 2 features", "utt"):
+            wav = torch.from_numpy(load_audio(row.path, expect=(row.num_samples, row.sample_rate)))[
+                None
+            ].to(device)
             frames = model.aligned_features(wav)[0]
             fh.write(frames.float().cpu().numpy().astype(np.float16).tobytes())
             counts.append(frames.shape[0])

@@ -19,7 +19,7 @@ import numpy as np
 from torch import nn
 
 from ptapt.config import PretrainConfig, PtaptConfig, TaptConfig
-from ptapt.data.audio import SAMPLE_RATE, load_many
+from ptapt.data.audio import SAMPLE_RATE, load_many, load_rows
 from ptapt.data.batching import BucketBatches, collate, random_crops
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import read_manifest, select
@@ -55,7 +55,7 @@ class Audio:
 def fold_audio(manifest: str, fold_file: str) -> Audio:
     """The fold's training utterances: the only audio a training stage may see."""
     rows = select(read_manifest(manifest), read_fold(fold_file).train, fold_file)
-    return Audio([r.utt_id for r in rows], load_many([r.path for r in rows]))
+    return Audio([r.utt_id for r in rows], load_rows(rows))
 
 
 def directory_audio(root: str) -> Audio:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ptapt.config import TrainingConfig
 from ptapt.errors import PtaptError
+from ptapt.progress import progress
 from ptapt.training.checkpoint import ResumeCheckpoint
 
 log = logging.getLogger(__name__)
@@ -89,13 +88,8 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self._resume()
         self.model.train()
-        interval = 1.0 if sys.stderr.isatty() else 30.0
-        bar = tqdm(
-            range(self.start, self.steps),
-            desc=self.desc,
-            initial=self.start,
-            total=self.steps,
-            mininterval=interval,
+        bar = progress(
+            range(self.start, self.steps), self.desc, "step", total=self.steps, initial=self.start
         )
         for step in bar:
             self._step(step)
