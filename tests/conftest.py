@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from ptapt.config import stage_config
+from ptapt.corpora import CORPORA
 from ptapt.data.folds import make_folds, write_fold
-from ptapt.data.iemocap import parse_iemocap
-from ptapt.data.manifest import write_manifest
+from ptapt.data.manifest import from_corpus, write_manifest
 from ptapt.data.synthetic_corpus import write_corpus
 from ptapt.models.backbone import BackboneSpec
 from ptapt.stages import stage1, stage2
@@ -16,6 +16,12 @@ from ptapt.training.checkpoint import ResumeCheckpoint
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["neu", "hap", "ang", "sad"]
 BACKBONE = BackboneSpec(preset="tiny-wav2vec2")
+
+
+def parse_iemocap(root):
+    return from_corpus(CORPORA["iemocap"], root)
+
+
 STAGE1 = stage_config(
     "stage1",
     wav2vec1="tiny",

@@ -1,14 +1,17 @@
 """The IEMOCAP parser on a hand-built tree holding every awkward case of the real release."""
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import parse_iemocap
 from ptapt.cli import main
-from ptapt.data import iemocap
+from ptapt.corpora import CORPORA, iemocap
+from ptapt.corpora.base import Expected
 from ptapt.data.manifest import read_manifest
 
 LEGEND = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
@@ -81,7 +84,7 @@ def tree(tmp_path) -> Path:
 
 def test_parser_keeps_exactly_the_four_classes_from_top_level_headers(tree, caplog):
     with caplog.at_level(logging.WARNING):
-        rows = iemocap.parse_iemocap(tree)
+        rows = parse_iemocap(tree)
     by_id = {r.utt_id: r for r in rows}
     assert list(by_id) == sorted(by_id)
     assert {u: r.label for u, r in by_id.items()} == {
@@ -101,18 +104,18 @@ def test_parser_keeps_exactly_the_four_classes_from_top_level_headers(tree, capl
 
 
 def test_speaker_comes_from_the_last_token(tree):
-    by_id = {r.utt_id: r for r in iemocap.parse_iemocap(tree)}
+    by_id = {r.utt_id: r for r in parse_iemocap(tree)}
     assert by_id["Ses03M_impro05b_F012"].speaker == "Ses03F"
     assert by_id["Ses03M_impro05b_M004"].speaker == "Ses03M"
     assert by_id["Ses05M_script01_1b_F000"].speaker == "Ses05F"
     assert by_id["Ses01F_impro01_M001"].speaker == "Ses01M"
-    assert {r.session for r in by_id.values()} == {1, 3, 5}
+    assert {r.group for r in by_id.values()} == {"Session1", "Session3", "Session5"}
     with pytest.raises(ValueError):
         iemocap.speaker_of("Ses01F_impro01")
 
 
 def test_durations_and_rates_come_from_the_wav_headers(tree):
-    by_id = {r.utt_id: r for r in iemocap.parse_iemocap(tree)}
+    by_id = {r.utt_id: r for r in parse_iemocap(tree)}
     assert by_id["Ses03M_impro05b_F012"].duration_s == pytest.approx(1.25)
     assert by_id["Ses03M_impro05b_F012"].num_samples == 20000
     assert by_id["Ses03M_impro05b_M004"].sample_rate == 44100
@@ -142,13 +145,13 @@ def test_cli_writes_sorted_manifest_and_prints_count_table(tree, tmp_path, capsy
         "path",
         "label",
         "speaker",
-        "session",
+        "group",
         "duration_s",
         "sample_rate",
     ]
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["session", "neu", "hap", "ang", "sad", "total"]
-    assert table[1].split() == ["1", "1", "2", "1", "1", "5"]
+    assert table[0].split() == ["group", "neu", "hap", "ang", "sad", "total"]
+    assert table[1].split() == ["Session1", "1", "2", "1", "1", "5"]
     assert table[-1].split() == ["all", "1", "3", "2", "2", "8"]
 
 
@@ -160,15 +163,14 @@ def test_real_release_counts_are_enforced(tree, tmp_path, capsys, monkeypatch):
     assert str(tree) in err and "8 utterances instead of 5531" in err and err.count("\n") == 1
     assert not out.exists()
     # The same check passes when the tree has the expected counts.
-    monkeypatch.setattr(iemocap, "EXPECTED_TOTAL", 8)
-    monkeypatch.setattr(iemocap, "EXPECTED_PER_LABEL", {"neu": 1, "hap": 3, "ang": 2, "sad": 2})
-    monkeypatch.setattr(iemocap, "EXPECTED_PER_SESSION", {1: 5, 2: 0, 3: 2, 4: 0, 5: 1})
+    counts = Expected(
+        total=8,
+        per_label={"neu": 1, "hap": 3, "ang": 2, "sad": 2},
+        speakers=5,
+        per_group={"Session1": 5, "Session3": 2, "Session5": 1},
+    )
+    monkeypatch.setitem(CORPORA, "iemocap", replace(CORPORA["iemocap"], expected=counts))
     assert main(args) == 0 and out.exists()
-
-
-def test_expected_counts_are_the_published_ones():
-    assert sum(iemocap.EXPECTED_PER_LABEL.values()) == iemocap.EXPECTED_TOTAL == 5531
-    assert sum(iemocap.EXPECTED_PER_SESSION.values()) == 5531
 
 
 @pytest.mark.parametrize("make", ["missing", "empty"])

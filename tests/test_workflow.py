@@ -82,7 +82,7 @@ def built(tmp_path_factory, cli_env):
 def test_default_target_builds_every_configured_fold(built):
     manifest = (built / "results/mini/manifest.tsv").read_text().splitlines()
     assert len(manifest) == 1 + 60 and "resources/mini/corpus/Session1" in manifest[1]
-    assert "session" in (built / "logs/mini/manifest.log").read_text()
+    assert "Session1" in (built / "logs/mini/manifest.log").read_text()
     assert sorted(p.name for p in (built / "results/mini/folds").iterdir()) == [
         "fold1.json",
         "fold3.json",

@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from ptapt.config import methods, parse_json, schema, stage_config
+from ptapt.config import methods, parse_json, stage_config
+from ptapt.corpora import CORPORA
 from ptapt.errors import PtaptError
 
 log = logging.getLogger("ptapt")
@@ -17,19 +18,48 @@ log = logging.getLogger("ptapt")
 def cmd_synth_corpus(args: argparse.Namespace) -> None:
     from ptapt.data.synthetic_corpus import write_corpus
 
-    out = write_corpus(args.out, preset=args.preset, seed=args.seed, jobs=args.jobs)
-    log.info("wrote the %s synthetic corpus (seed %d) to %s", args.preset, args.seed, out)
+    out = write_corpus(args.out, args.preset, args.seed, args.jobs, args.layout)
+    log.info("wrote the %s %s corpus (seed %d) to %s", args.preset, args.layout, args.seed, out)
 
 
 def cmd_manifest(args: argparse.Namespace) -> None:
-    from ptapt.data import iemocap
-    from ptapt.data.manifest import count_table, write_manifest
+    from ptapt.corpora import corpus
+    from ptapt.data.manifest import check_counts, from_corpus
 
-    rows = iemocap.parse_iemocap(args.root)
+    source = corpus(args.corpus)
+    rows = from_corpus(source, args.root)
     if args.expect_counts:
-        iemocap.check_expected_counts(rows, args.root)
+        check_counts(source, rows, args.root)
+    _write_labelled(rows, args, list(source.labels))
+
+
+def cmd_pool(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from ptapt.data.manifest import read_manifest
+
+    if len(args.names) != len(args.manifests):
+        raise PtaptError("give one --names entry per --manifests entry")
+    rows = [
+        replace(
+            r, utt_id=f"{name}/{r.utt_id}", speaker=f"{name}/{r.speaker}", group=f"{name}/{r.group}"
+        )
+        for name, manifest in zip(args.names, args.manifests, strict=True)
+        for r in read_manifest(manifest)
+    ]
+    _write_labelled(rows, args, [])
+
+
+def _write_labelled(rows, args: argparse.Namespace, native: list[str]) -> None:
+    """Apply the dataset's labels and label map, write the manifest, print its counts."""
+    from ptapt.data.manifest import count_table, relabel, write_manifest
+
+    labels = args.labels.split(",") if args.labels else native
+    if not labels:
+        raise PtaptError("--labels is required: this source has no native label set")
+    rows = relabel(rows, labels, parse_json(args.label_map, "--label-map"))
     write_manifest(rows, args.out)
-    print(count_table(rows, iemocap.LABELS))
+    print(count_table(rows, labels))
     log.info("wrote %d utterances to %s", len(rows), args.out)
 
 
@@ -37,7 +67,9 @@ def cmd_folds(args: argparse.Namespace) -> None:
     from ptapt.data.folds import make_folds, write_fold
     from ptapt.data.manifest import read_manifest
 
-    folds = make_folds(read_manifest(args.manifest), args.scheme, args.valid_share, args.seed)
+    split = stage_config("split", parse_json(args.split, "--split"))
+    rows = read_manifest(args.manifest)
+    folds = make_folds(rows, split.scheme, split.valid_share, split.seed, split.k, split.dir)
     known = {f.fold for f in folds}
     wanted = set(args.fold or known)
     if wanted - known:
@@ -189,38 +221,48 @@ def _stage_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
 
 
+def _label_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="manifest TSV to write")
+    p.add_argument("--labels", help="classes kept, in order (default: the corpus's own)")
+    p.add_argument("--label-map", default="{}", help='JSON {"label": "new label" or null to drop}')
+
+
 def _corpus_commands(sub) -> None:
-    p = sub.add_parser("synth-corpus", help="write a synthetic corpus (IEMOCAP layout or generic)")
+    p = sub.add_parser("synth-corpus", help="write a synthetic corpus in a corpus's layout")
     p.add_argument("--out", required=True, help="directory to create")
     p.add_argument("--preset", default="demo", choices=["demo", "tiny", "generic"])
+    p.add_argument(
+        "--layout",
+        default="iemocap",
+        choices=sorted(n for n, c in CORPORA.items() if n == "iemocap" or c.synthetic),
+        help="whose file layout, naming and sample rate (generic: iemocap only)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     p.set_defaults(func=cmd_synth_corpus)
 
     p = sub.add_parser("manifest", help="parse a corpus into a manifest TSV")
-    p.add_argument("--corpus", required=True, choices=["iemocap"])
-    p.add_argument("--root", required=True, help="corpus root, e.g. .../IEMOCAP_full_release")
-    p.add_argument("--out", required=True, help="manifest TSV to write")
+    p.add_argument("--corpus", required=True, choices=sorted(CORPORA))
+    p.add_argument("--root", required=True, help="corpus root (table: the CSV/TSV file)")
     p.add_argument(
         "--no-expect-counts",
         dest="expect_counts",
         action="store_false",
         help="do not require the real release's utterance counts (synthetic or partial copies)",
     )
+    _label_arguments(p)
     p.set_defaults(func=cmd_manifest)
 
-    split = schema()["$defs"]["dataset"]["properties"]["split"]["properties"]
+    p = sub.add_parser("pool", help="one manifest from several (ids prefixed by their name)")
+    p.add_argument("--manifests", nargs="+", required=True)
+    p.add_argument("--names", nargs="+", required=True, help="one name per manifest")
+    _label_arguments(p)
+    p.set_defaults(func=cmd_pool)
+
     p = sub.add_parser("folds", help="write cross-validation fold files")
     p.add_argument("--manifest", required=True)
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--scheme", default=split["scheme"]["default"], choices=split["scheme"]["enum"])
-    p.add_argument(
-        "--valid-share",
-        type=float,
-        default=split["valid_share"]["default"],
-        help="share of train ids held out",
-    )
-    p.add_argument("--seed", type=int, default=split["seed"]["default"])
+    p.add_argument("--split", default="{}", help="the dataset's split section as JSON")
     p.add_argument("--fold", type=int, action="append", help="write only this fold (repeatable)")
     p.set_defaults(func=cmd_folds)
 

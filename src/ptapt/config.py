@@ -138,6 +138,15 @@ class LogmelConfig:
     max_iter: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class SplitConfig:
+    scheme: str
+    k: int
+    dir: str | None
+    valid_share: float
+    seed: int
+
+
 # config section name -> (schema definition, dataclass)
 SECTIONS = {
     "stage1": ("stage1", Stage1Config),
@@ -147,6 +156,7 @@ SECTIONS = {
     "backbone_pretraining": ("tapt", TaptConfig),
     "finetune": ("finetune", FinetuneConfig),
     "logmel": ("logmel", LogmelConfig),
+    "split": ("split", SplitConfig),
 }
 
 

@@ -2,11 +2,17 @@
 
 import json
 import os
+import shlex
 import shutil
+import sys
 
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+# The corpus registry (standard library only) gives each corpus's native labels.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from ptapt.corpora import CORPORA
 
 # The schema ships with the package: the CLI fills a stage's defaults from the same file.
 SCHEMA = os.path.join(workflow.basedir, "src/ptapt/config.schema.yaml")
@@ -61,6 +67,52 @@ def get_corpus_input(wildcards):
     return []
 
 
+def get_labels(wildcards):
+    """The dataset's classes in order: configured, or the corpus's own."""
+    cfg = dataset_config(wildcards.dataset)
+    labels = cfg["labels"] or list(CORPORA.get(cfg["corpus"], CORPORA["table"]).labels)
+    if not labels:
+        raise WorkflowError(
+            f"config: datasets.{wildcards.dataset}.labels must name the classes "
+            f"(corpus {cfg['corpus']!r} has no label set of its own)"
+        )
+    return ",".join(labels)
+
+
+def get_label_options(wildcards):
+    """--labels and --label-map of the manifest commands."""
+    cfg = dataset_config(wildcards.dataset)
+    label_map = json.dumps(cfg["label_map"], sort_keys=True)
+    return f"--labels {get_labels(wildcards)} --label-map {shlex.quote(label_map)}"
+
+
+def pool_members(dataset):
+    members = dataset_config(dataset)["pool"]
+    if not members:
+        raise WorkflowError(f"config: datasets.{dataset}.pool lists no dataset")
+    return members
+
+
+def get_manifest_inputs(wildcards):
+    """A pool's member manifests, or the corpus when the DAG generates it."""
+    if dataset_config(wildcards.dataset)["corpus"] == "pool":
+        return expand(
+            "results/{member}/manifest.tsv", member=pool_members(wildcards.dataset)
+        )
+    return get_corpus_input(wildcards)
+
+
+def get_manifest_source(wildcards):
+    """The ptapt command and arguments that read the dataset's source."""
+    cfg = dataset_config(wildcards.dataset)
+    if cfg["corpus"] == "pool":
+        members = pool_members(wildcards.dataset)
+        manifests = expand("results/{member}/manifest.tsv", member=members)
+        return f"pool --manifests {' '.join(manifests)} --names {' '.join(members)}"
+    root = shlex.quote(get_corpus_root(wildcards))
+    return f"manifest --corpus {cfg['corpus']} --root {root} {get_count_check_flag(wildcards)}"
+
+
 def get_synthetic_config(wildcards):
     cfg = dataset_config(wildcards.dataset)
     if "synthetic" not in cfg:
@@ -77,7 +129,7 @@ def get_count_check_flag(wildcards):
 
 
 def get_split_config(wildcards):
-    return dataset_config(wildcards.dataset)["split"]
+    return json.dumps(dataset_config(wildcards.dataset)["split"], sort_keys=True)
 
 
 def get_output_dir(wildcards, output):

@@ -11,14 +11,15 @@ rule synth_corpus:
     threads: 2
     params:
         synthetic=get_synthetic_config,
+        layout=lambda wildcards: dataset_config(wildcards.dataset)["corpus"],
     shell:
         "python -m ptapt synth-corpus --out {output} --preset {params.synthetic[preset]}"
-        " --seed {params.synthetic[seed]} --jobs {threads} > {log} 2>&1"
+        " --layout {params.layout} --seed {params.synthetic[seed]} --jobs {threads} > {log} 2>&1"
 
 
 rule manifest:
     input:
-        get_corpus_input,
+        get_manifest_inputs,
     output:
         "results/{dataset}/manifest.tsv",
     log:
@@ -26,12 +27,10 @@ rule manifest:
     conda:
         get_software_env
     params:
-        corpus=lambda wildcards: dataset_config(wildcards.dataset)["corpus"],
-        root=get_corpus_root,
-        count_check=get_count_check_flag,
+        source=get_manifest_source,
+        labels=get_label_options,
     shell:
-        "python -m ptapt manifest --corpus {params.corpus} --root {params.root} --out {output}"
-        " {params.count_check} > {log} 2>&1"
+        "python -m ptapt {params.source} --out {output} {params.labels} > {log} 2>&1"
 
 
 rule folds:
@@ -48,5 +47,4 @@ rule folds:
         out_dir=get_output_dir,
     shell:
         "python -m ptapt folds --manifest {input} --out-dir {params.out_dir} --fold {wildcards.fold}"
-        " --scheme {params.split[scheme]} --valid-share {params.split[valid_share]}"
-        " --seed {params.split[seed]} > {log} 2>&1"
+        " --split {params.split:q} > {log} 2>&1"

@@ -22,7 +22,7 @@ rule stage1:
     params:
         stage=get_stage_config("stage1"),
         backbone=get_backbone_spec,
-        labels=",".join(config["labels"]),
+        labels=get_labels,
         out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/stage1",
     shell:

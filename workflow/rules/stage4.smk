@@ -35,7 +35,7 @@ rule finetune:
     params:
         stage=get_finetune_config,
         backbone=get_finetune_backbone,
-        labels=",".join(config["labels"]),
+        labels=get_labels,
         out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/{method}/seed{seed}",
     shell:
@@ -63,7 +63,7 @@ rule logmel:
     threads: 1
     params:
         stage=get_stage_config("logmel"),
-        labels=",".join(config["labels"]),
+        labels=get_labels,
         out_dir=get_output_dir,
     shell:
         "python -m ptapt logmel --manifest {input.manifest} --fold {input.fold}"

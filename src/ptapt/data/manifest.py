@@ -7,9 +7,11 @@ import logging
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, fields, replace
+from pathlib import Path
 
 from ptapt.atomic import write_tsv
+from ptapt.corpora.base import Corpus, LabelledFile, count_problems
 from ptapt.data.audio import AudioProblem, read_native
 from ptapt.errors import PtaptError
 from ptapt.progress import progress
@@ -18,23 +20,12 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class LabelledFile:
-    """What a corpus parser finds: an audio file and its label, before the audio is read."""
-
-    utt_id: str
-    path: str
-    label: str
-    speaker: str
-    session: int
-
-
-@dataclass(frozen=True)
 class Utterance:
     utt_id: str
     path: str
     label: str
     speaker: str
-    session: int
+    group: str  # what loso-group folds hold out: IEMOCAP's session, otherwise the speaker
     duration_s: float
     sample_rate: int
     num_samples: int
@@ -55,7 +46,7 @@ def measure(files: Iterable[LabelledFile]) -> list[Utterance]:
             continue
         duration = len(wav) / sr
         rows.append(
-            Utterance(f.utt_id, f.path, f.label, f.speaker, f.session, duration, sr, len(wav))
+            Utterance(f.utt_id, f.path, f.label, f.speaker, f.group, duration, sr, len(wav))
         )
     for kind, problems in skipped.items():
         log.warning("skipped %d %s audio file(s), e.g. %s", len(problems), kind, problems[0])
@@ -88,7 +79,7 @@ def _parse_row(row: dict, path, line: int) -> Utterance:
             path=row["path"],
             label=row["label"],
             speaker=row["speaker"],
-            session=int(row["session"]),
+            group=row["group"],
             duration_s=float(row["duration_s"]),
             sample_rate=int(row["sample_rate"]),
             num_samples=int(row["num_samples"]),
@@ -98,18 +89,58 @@ def _parse_row(row: dict, path, line: int) -> Utterance:
 
 
 def count_table(rows: Sequence[Utterance], labels: Sequence[str]) -> str:
-    """A session x label count table with totals, for logs and the terminal."""
-    counts = Counter((r.session, r.label) for r in rows)
-    sessions = sorted({r.session for r in rows})
-    header = ["session", *labels, "total"]
-    lines = [header]
-    for s in sessions:
-        per = [counts[(s, lab)] for lab in labels]
-        lines.append([str(s), *map(str, per), str(sum(per))])
-    totals = [sum(counts[(s, lab)] for s in sessions) for lab in labels]
+    """A group x label count table with totals, for logs and the terminal."""
+    counts = Counter((r.group, r.label) for r in rows)
+    groups = sorted({r.group for r in rows})
+    lines = [["group", *labels, "total"]]
+    for g in groups:
+        per = [counts[(g, lab)] for lab in labels]
+        lines.append([g, *map(str, per), str(sum(per))])
+    totals = [sum(counts[(g, lab)] for g in groups) for lab in labels]
     lines.append(["all", *map(str, totals), str(sum(totals))])
     width = max(len(c) for line in lines for c in line)
     return "\n".join(" ".join(c.rjust(width) for c in line) for line in lines)
+
+
+def from_corpus(corpus: Corpus, root) -> list[Utterance]:
+    """The usable, labelled utterances of a corpus tree, sorted by utt_id."""
+    rows = measure(corpus.find(Path(root)))
+    if not rows:
+        raise PtaptError(f"{root}: no labelled utterance with usable audio found; {corpus.layout}")
+    duplicated = [u for u, n in Counter(r.utt_id for r in rows).items() if n > 1]
+    if duplicated:
+        raise PtaptError(f"{root}: utterance ids found more than once: {duplicated[:5]}")
+    return sorted(rows, key=lambda r: r.utt_id)
+
+
+def check_counts(corpus: Corpus, rows: Sequence[Utterance], root) -> None:
+    """Fail unless the rows have the real release's counts."""
+    problems = count_problems(rows, corpus.expected) if corpus.expected else []
+    if problems:
+        raise PtaptError(
+            f"{root}: does not match the {corpus.name} release ({'; '.join(problems)}); "
+            "pass --no-expect-counts for a modified or partial copy"
+        )
+
+
+def relabel(rows: Sequence[Utterance], labels: Sequence[str], label_map: dict) -> list[Utterance]:
+    """Rows with `label_map` applied (a label mapped to None is dropped) and only the classes of
+    `labels` kept; what is dropped is logged with its count."""
+    mapped = [replace(r, label=label_map.get(r.label, r.label)) for r in rows]
+    kept = [r for r in mapped if r.label in labels]
+    dropped = Counter(str(r.label) for r in mapped if r.label not in labels)
+    if dropped:
+        log.info(
+            "left out %d utterance(s) of classes outside %s: %s",
+            sum(dropped.values()),
+            list(labels),
+            dict(dropped),
+        )
+    absent = [lab for lab in labels if lab not in {r.label for r in kept}]
+    if absent:
+        found = sorted({r.label for r in mapped})
+        raise PtaptError(f"labels {absent} have no utterance; the corpus has {found}")
+    return kept
 
 
 def select(rows: Sequence[Utterance], ids: Sequence[str], source) -> list[Utterance]:

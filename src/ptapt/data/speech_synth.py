@@ -68,6 +68,11 @@ EMOTIONS = {
     "sad": Prosody(0.88, 1.0, 3.4, -4.0, 0.74, 0.020),
     "fru": Prosody(1.05, 2.5, 4.8, 3.0, 0.48, 0.020),
     "sur": Prosody(1.30, 7.0, 4.6, 2.0, 0.55, 0.012),
+    # The classes of the other corpora (calm, fear, disgust, boredom).
+    "cal": Prosody(0.95, 1.5, 3.9, -2.0, 0.68, 0.008),
+    "fea": Prosody(1.25, 4.0, 5.8, 1.0, 0.50, 0.030),
+    "dis": Prosody(0.92, 2.5, 3.8, 1.5, 0.45, 0.025),
+    "bor": Prosody(0.90, 0.8, 3.6, -2.5, 0.66, 0.012),
 }
 
 

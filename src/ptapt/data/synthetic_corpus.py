@@ -1,12 +1,15 @@
 """Synthetic corpora written to disk, so the whole pipeline runs with nothing downloaded.
 
-`demo` and `tiny` write the exact IEMOCAP_full_release layout: Session{1..5}/sentences/wav/
+With the default layout (iemocap), `demo` and `tiny` write the exact IEMOCAP_full_release
+layout: Session{1..5}/sentences/wav/
 <dialog>/<utt>.wav (16 kHz mono PCM16) and Session{1..5}/dialog/EmoEvaluation/<dialog>.txt in the
 release's format (legend line, blank lines, per-annotator lines), the Categorical/, Attribute/ and
 Self-evaluation/ subfolders, labels outside the four classes (fru, sur, oth, xxx), exc for part
 of the happy class, awkward dialog names (Ses03M_impro05b, Ses05M_script01_1b), one CRLF file and
 macOS `._*` junk, so the real parser is exercised. `generic` writes neutral read speech of other
-voices (<speaker>/<speaker>_<n>.wav), the stand-in for a pretraining corpus.
+voices (<speaker>/<speaker>_<n>.wav), the stand-in for a pretraining corpus. The other layouts
+(savee, ravdess, cremad, tess, emodb) write a small corpus with the corpus's own file naming,
+sample rate and quirks, as planned by its module in ptapt.corpora.
 
 Same preset and seed give byte-identical files: every utterance draws from its own generator
 seeded by (seed, utterance index), whatever the worker count.
@@ -23,8 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soxr
 from tqdm import tqdm
 
+from ptapt.corpora import CORPORA
+from ptapt.corpora.base import Corpus
 from ptapt.data.audio import write_pcm16
 from ptapt.data.speech_synth import (
     EMOTIONS,
@@ -93,22 +99,35 @@ class UttSpec:
     label: str  # as written in the evaluation file
     voice: Voice
     channel: Channel
-    n_samples: int
+    n_samples: int  # at 16 kHz
+    sample_rate: int = SAMPLE_RATE  # written at this rate
+    channels: int = 1
+    empty: bool = False  # a header and no samples
 
 
 def write_corpus(
-    out: str | os.PathLike, preset: str = "demo", seed: int = 0, jobs: int = 1
+    out: str | os.PathLike,
+    preset: str = "demo",
+    seed: int = 0,
+    jobs: int = 1,
+    layout: str = "iemocap",
 ) -> Path:
     """Generate a corpus into `out` (which must not exist yet); returns the path."""
-    if preset not in ALL_PRESETS:
-        raise PtaptError(f"unknown preset {preset!r}; choose from {list(ALL_PRESETS)}")
+    layouts = ["iemocap", *(n for n, c in CORPORA.items() if c.synthetic)]
+    if layout not in layouts:
+        raise PtaptError(f"no synthetic {layout!r} layout; choose from {layouts}")
+    presets = ALL_PRESETS if layout == "iemocap" else tuple(PRESETS)
+    if preset not in presets:
+        raise PtaptError(f"unknown preset {preset!r}; choose from {list(presets)}")
     out = Path(out)
     if out.exists():
         raise PtaptError(f"{out}: already exists; remove it or choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        if preset == "generic":
+        if layout != "iemocap":
+            specs = _plan_layout(CORPORA[layout], preset, seed)
+        elif preset == "generic":
             specs = _plan_generic(seed)
         else:
             specs, texts = _plan_iemocap(PRESETS[preset], seed)
@@ -118,6 +137,7 @@ def write_corpus(
         _render_all(staging, specs, seed, jobs)
         info = {
             "generator": "ptapt synth-corpus",
+            "layout": layout,
             "preset": preset,
             "seed": seed,
             "note": "synthetic speech; not a recording of any person",
@@ -308,6 +328,33 @@ def _plan_generic(seed: int) -> list[UttSpec]:
     return specs
 
 
+def _plan_layout(corpus: Corpus, preset: str, seed: int) -> list[UttSpec]:
+    """The corpus module's files, each speaker a voice of their own in one studio."""
+    rng = np.random.default_rng([seed, 3])
+    studio = Channel(rng.uniform(-0.2, 0.2), rng.uniform(0.0, 0.15), 0.0, (30.0, 40.0))
+    voices: dict[str, Voice] = {}
+    median_s = {"tiny": 1.2, "demo": 2.5}[preset]
+    specs = []
+    for file in corpus.synthetic(preset):
+        if file.speaker not in voices:
+            voices[file.speaker] = _voice(rng, file.sex)
+        seconds = np.clip(rng.lognormal(np.log(median_s), 0.25), 0.6, 6.0)
+        specs.append(
+            UttSpec(
+                len(specs),
+                file.path,
+                file.label,
+                voices[file.speaker],
+                studio,
+                int(round(seconds * SAMPLE_RATE)),
+                corpus.sample_rate,
+                corpus.synthetic_channels,
+                file.empty,
+            )
+        )
+    return specs
+
+
 def _render_all(root: Path, specs: list[UttSpec], seed: int, jobs: int) -> None:
     work = [(root, spec, seed) for spec in specs]
     with tqdm(total=len(work), desc="synthesizing", unit="utt") as bar:
@@ -323,13 +370,20 @@ def _render_all(root: Path, specs: list[UttSpec], seed: int, jobs: int) -> None:
 
 def _render(item: tuple[Path, UttSpec, int]) -> None:
     root, spec, seed = item
+    path = root / spec.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if spec.empty:
+        write_pcm16(path, np.zeros(0, np.float32), spec.sample_rate)
+        return
     rng = np.random.default_rng([seed, 2, spec.index])
     prosody = _prosody(spec.label, rng)
     speech = synthesize(spec.voice, prosody, spec.n_samples, rng)
     wav = finish(speech, prosody.level_db + rng.normal(0, 2.0), spec.channel, rng)
-    path = root / spec.path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_pcm16(path, wav)
+    if spec.sample_rate != SAMPLE_RATE:
+        wav = soxr.resample(wav, SAMPLE_RATE, spec.sample_rate, quality="HQ")
+    if spec.channels > 1:  # the far channel a little quieter
+        wav = np.stack([wav * 0.8**k for k in range(spec.channels)], axis=1)
+    write_pcm16(path, wav, spec.sample_rate)
 
 
 def _prosody(label: str, rng: np.random.Generator):

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
 from pathlib import Path
 
-from ptapt.data.manifest import LabelledFile, Utterance, measure
+from ptapt.corpora.base import Corpus, Expected, LabelledFile
 from ptapt.errors import PtaptError
 
 log = logging.getLogger(__name__)
@@ -20,10 +19,15 @@ log = logging.getLogger(__name__)
 LABELS = ("neu", "hap", "ang", "sad")
 LABEL_MAP = {"neu": "neu", "hap": "hap", "exc": "hap", "ang": "ang", "sad": "sad"}
 
-# The counts of the real release (5531 utterances); a mismatch means a broken or partial copy.
-EXPECTED_TOTAL = 5531
-EXPECTED_PER_LABEL = {"neu": 1708, "hap": 1636, "ang": 1103, "sad": 1084}
-EXPECTED_PER_SESSION = {1: 1085, 2: 1023, 3: 1151, 4: 1031, 5: 1241}
+# The counts of the real release (5531 utterances, 10 speakers).
+EXPECTED = Expected(
+    total=5531,
+    per_label={"neu": 1708, "hap": 1636, "ang": 1103, "sad": 1084},
+    speakers=10,
+    per_group={
+        f"Session{n}": count for n, count in enumerate((1085, 1023, 1151, 1031, 1241), start=1)
+    },
+)
 
 LAYOUT = (
     "expected the IEMOCAP_full_release layout: "
@@ -82,11 +86,10 @@ def session_dirs(root: Path) -> list[Path]:
     return found
 
 
-def parse_iemocap(root: str | Path) -> list[Utterance]:
-    """Every kept, labelled utterance whose wav exists and is usable, sorted by utt_id."""
-    root = Path(root)
+def find(root: Path) -> list[LabelledFile]:
+    """Every kept, labelled utterance whose wav exists."""
     files, missing, damaged = [], [], []
-    for session_dir in session_dirs(root):
+    for session_dir in session_dirs(Path(root)):
         for eval_file in sorted((session_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
             if eval_file.name.startswith("._"):  # macOS AppleDouble junk shipped in some copies
                 continue
@@ -102,14 +105,7 @@ def parse_iemocap(root: str | Path) -> list[Utterance]:
                     missing.append(str(wav))
     _warn(damaged, "damaged EmoEvaluation header line(s)")
     _warn(missing, "labelled utterance(s) whose wav is missing")
-    rows = measure(files)
-    if not rows:
-        raise PtaptError(f"{root}: no labelled utterance with a usable wav found; {LAYOUT}")
-    ids = Counter(r.utt_id for r in rows)
-    dup = [u for u, n in ids.items() if n > 1]
-    if dup:
-        raise PtaptError(f"{root}: utterance ids labelled in more than one file: {dup[:5]}")
-    return sorted(rows, key=lambda r: r.utt_id)
+    return files
 
 
 def _warn(problems: list[str], what: str) -> None:
@@ -122,28 +118,14 @@ def _labelled(utt_id: str, label: str, wav: Path, eval_file: Path) -> LabelledFi
         speaker, session = speaker_of(utt_id)
     except ValueError as err:
         raise PtaptError(f"{eval_file}: {err}") from None
-    return LabelledFile(utt_id, str(wav), label, speaker, session)
+    return LabelledFile(utt_id, str(wav), label, speaker, f"Session{session}")
 
 
-def check_expected_counts(rows: list[Utterance], root) -> None:
-    """Fail unless the rows have the real release's total, per-label and per-session counts."""
-    labels = Counter(r.label for r in rows)
-    sessions = Counter(r.session for r in rows)
-    problems = []
-    if len(rows) != EXPECTED_TOTAL:
-        problems.append(f"{len(rows)} utterances instead of {EXPECTED_TOTAL}")
-    problems += [
-        f"{lab}: {labels[lab]} instead of {n}"
-        for lab, n in EXPECTED_PER_LABEL.items()
-        if labels[lab] != n
-    ]
-    problems += [
-        f"session {s}: {sessions[s]} instead of {n}"
-        for s, n in EXPECTED_PER_SESSION.items()
-        if sessions[s] != n
-    ]
-    if problems:
-        raise PtaptError(
-            f"{root}: does not match the IEMOCAP release ({'; '.join(problems)}); "
-            "pass --no-expect-counts for a modified or partial copy"
-        )
+CORPUS = Corpus(
+    name="iemocap",
+    labels=LABELS,
+    find=find,
+    layout=LAYOUT,
+    sample_rate=16000,
+    expected=EXPECTED,
+)
