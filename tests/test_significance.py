@@ -49,3 +49,8 @@ def test_summary_writes_the_significance_table(tmp_path):
     test = dict(zip(header.split(","), row.split(","), strict=True))
     assert (test["method"], test["versus"], float(test["diff_mean"])) == ("tapt", "vft", 2.0)
     assert float(test["p_runs"]) == 0.25 and "Paired sign-flip tests" in text
+
+
+def test_a_single_pair_can_never_be_significant():
+    """2 sign patterns, both as extreme as the observed one (scipy refuses one observation)."""
+    assert sign_flip_p(np.array([7.5])) == (1.0, True)

@@ -214,3 +214,50 @@ def test_one_fold_artifact_builds_only_its_inputs(tmp_path, cli_env):
     write_config(tmp_path)
     run = snakemake(tmp_path, cli_env, "-n", "results/mini/fold3/stage1/model.safetensors")
     assert planned(run) == {"synth_corpus": 1, "manifest": 1, "folds": 1, "stage1": 1}
+
+
+def _layout_dataset(corpus: str, split: dict) -> dict:
+    return {
+        "corpus": corpus,
+        "synthetic": {"preset": "tiny", "seed": 0},
+        "expect_counts": False,
+        "split": split,
+        "folds": [1],
+        "seeds": [0],
+        "methods": ["logmel", "vft", "ptapt"],
+        "recipe": "mini",
+    }
+
+
+def test_other_corpora_and_a_pool_run_to_a_summary(tmp_path, cli_env):
+    """SAVEE (44.1 kHz), RAVDESS (48 kHz) and TESS (24,414 Hz) layouts, all stereo, through
+    stages 1-4, and their 8-emotion pool; each dataset with its own label set."""
+    config = json.loads(json.dumps(TINY))
+    # 7-8 classes in 28-40 training clips: stage 1 holds out a third to have each class
+    config["recipes"]["mini"]["stage1"]["holdout_share"] = 0.34
+    config["datasets"] = {
+        "savee": _layout_dataset("savee", {"scheme": "loso-speaker"}),
+        "ravdess": _layout_dataset("ravdess", {"scheme": "speaker-kfold", "k": 2}),
+        "tess": _layout_dataset("tess", {"scheme": "loso-speaker"}),
+        "pool": {
+            **_layout_dataset("pool", {"scheme": "speaker-kfold", "k": 2}),
+            "pool": ["savee", "ravdess", "tess"],
+            "labels": ["neu", "cal", "hap", "sad", "ang", "fea", "dis", "sur"],
+        },
+    }
+    del config["datasets"]["pool"]["synthetic"]
+    config["default_datasets"] = list(config["datasets"])
+    write_config(tmp_path, config)
+    run = snakemake(tmp_path, cli_env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    classes = {"savee": 7, "ravdess": 8, "tess": 7, "pool": 8}
+    for dataset, n_classes in classes.items():
+        results = tmp_path / "results" / dataset
+        summary = list(csv.DictReader(open(results / "ptapt_summary.csv")))
+        assert [row["method"] for row in summary] == ["logmel", "vft", "ptapt"]
+        header = (results / "fold1/vft/seed0/predictions.tsv").read_text().splitlines()[0]
+        assert header.count("\tp_") == n_classes
+    fold = json.loads((tmp_path / "results/ravdess/folds/fold1.json").read_text())
+    assert fold["speaker_independent"] and fold["held_out"].startswith("speakers Actor_")
+    pooled = (tmp_path / "results/pool/manifest.tsv").read_text()
+    assert "ravdess/03-01-02-01-01-01-01" in pooled and "savee/DC_sa01" in pooled

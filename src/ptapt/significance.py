@@ -23,7 +23,7 @@ RESAMPLES = 100_000
 def sign_flip_p(differences: np.ndarray) -> tuple[float, bool]:
     """Two-sided p-value of the mean of paired differences; whether it is exact."""
     d = np.asarray(differences, dtype=float)
-    if not np.any(d):
+    if len(d) < 2 or not np.any(d):  # one pair: both sign patterns are as extreme, p = 1
         return 1.0, True
     exact = len(d) <= EXACT_PAIRS
     result = permutation_test(

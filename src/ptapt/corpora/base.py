@@ -48,6 +48,7 @@ class SynthFile:
     speaker: str
     sex: str  # "F" or "M"
     empty: bool = False  # a header and no samples, as damaged copies of real corpora hold
+    not_a_row: bool = False  # a file of the release that is no utterance (RAVDESS's songs)
 
 
 @dataclass(frozen=True)

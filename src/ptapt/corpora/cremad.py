@@ -43,9 +43,9 @@ def synthetic(preset: str) -> list[SynthFile]:
         for sentence in SENTENCES[:sentences]:
             for emo, label in EMOTIONS.items():
                 level = "XX" if emo == "NEU" else "MD"
-                files.append(
-                    SynthFile(f"AudioWAV/{actor}_{sentence}_{emo}_{level}.wav", label, actor, sex)
-                )
+                path = f"AudioWAV/{actor}_{sentence}_{emo}_{level}.wav"
+                files.append(SynthFile(path, label, actor, sex))
+    files.append(SynthFile("AudioWAV/1001_WSI_SAD_XX.wav", "sad", "1001", "M", empty=True))
     return files
 
 

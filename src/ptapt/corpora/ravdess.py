@@ -56,7 +56,9 @@ def synthetic(preset: str) -> list[SynthFile]:
                         SynthFile(f"Actor_{actor:02d}/{name}", label, f"Actor_{actor:02d}", sex)
                     )
         song = f"03-02-03-01-01-01-{actor:02d}.wav"
-        files.append(SynthFile(f"Actor_{actor:02d}/{song}", "hap", f"Actor_{actor:02d}", sex))
+        files.append(
+            SynthFile(f"Actor_{actor:02d}/{song}", "hap", f"Actor_{actor:02d}", sex, not_a_row=True)
+        )
     return files
 
 

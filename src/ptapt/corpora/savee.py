@@ -64,4 +64,5 @@ CORPUS = Corpus(
         speakers=4,
     ),
     synthetic=synthetic,
+    synthetic_channels=2,  # stereo, so downmixing is exercised end to end
 )

@@ -70,4 +70,5 @@ CORPUS = Corpus(
     sample_rate=24414,
     expected=Expected(total=2800, per_label={lab: 400 for lab in EMOTIONS.values()}, speakers=2),
     synthetic=synthetic,
+    synthetic_channels=2,  # stereo, so downmixing is exercised end to end
 )

@@ -149,7 +149,9 @@ def _candidate_ids(record: dict) -> list[str]:
     return [key, key.split("-", 1)[-1], wav.stem, f"{wav.parent.name}_{wav.stem}"]
 
 
-def split_share(rows: Sequence[Utterance], share: float, seed: int) -> tuple[list, list]:
+def split_share(
+    rows: Sequence[Utterance], share: float, seed: int, key: str = "split.valid_share"
+) -> tuple[list, list]:
     """Sorted (kept, held-out) utterance ids, holding out a label-stratified `share`; a share
     too small to hold out one utterance of every class is an error naming the key."""
     ids = sorted(u.utt_id for u in rows)
@@ -161,7 +163,7 @@ def split_share(rows: Sequence[Utterance], share: float, seed: int) -> tuple[lis
     rare = sorted(c for c, n in classes.items() if n < 2)
     if held < len(classes) or len(ids) - held < len(classes) or rare:
         raise PtaptError(
-            f"config split.valid_share: {share} holds out {held} of {len(ids)} training "
+            f"config {key}: {share} holds out {held} of {len(ids)} training "
             f"utterances, which cannot give each of the {len(classes)} classes "
             f"{sorted(classes)} a validation and a training utterance"
             + (f" (classes with one utterance: {rare})" if rare else "")

@@ -128,7 +128,7 @@ def training_split(manifest: str, fold_file: str, cfg: Stage1Config):
     fold_train = select(rows, fold.train, fold_file)
     if fold.valid:
         return fold_train, select(rows, fold.valid, fold_file), "fold valid"
-    kept, held = split_share(fold_train, cfg.holdout_share, cfg.seed)
+    kept, held = split_share(fold_train, cfg.holdout_share, cfg.seed, "stage1.holdout_share")
     held_from = f"{cfg.holdout_share:.0%} of the fold's training utterances"
     return select(rows, kept, fold_file), select(rows, held, fold_file), held_from
 
