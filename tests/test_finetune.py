@@ -79,6 +79,12 @@ def test_outputs_and_metrics(run_twice, fold):
         assert abs(sum(probs) - 1) < 1e-4
         assert row.split("\t")[2] == LABELS[int(np.argmax(probs))]
     assert (out / "a/train_ids.txt").read_text().split() == f.train
+    # partial mode: the CNN, the feature projection and the mask embedding stay as they are
+    model = load_backbone(BACKBONE, **FINETUNE.spec_augment())
+    frozen = [*model.feature_extractor.parameters(), *model.feature_projection.parameters()]
+    frozen.append(model.masked_spec_embed)
+    assert metrics["trainable_parameters"] == metrics["parameters"] - sum(p.numel() for p in frozen)
+    assert set(metrics["eer"]) == set(LABELS) and 0 <= metrics["eer_macro"] <= 1
 
 
 def test_saved_model_reproduces_the_predictions(run_twice, fold):

@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
+from scipy.interpolate import interp1d
+from scipy.optimize import brentq
+from sklearn.metrics import roc_curve
 
 from ptapt import metrics
+from ptapt.metrics import classification_report, equal_error_rate
 
 Y_TRUE = ["a", "a", "a", "b", "b", "c"]
 Y_PRED = ["a", "a", "b", "b", "c", "c"]
@@ -48,3 +52,33 @@ def test_runs_to_grid_orders_and_requires_a_complete_grid():
         metrics.runs_to_grid(runs[:-1])
     with pytest.raises(ValueError, match="twice"):
         metrics.runs_to_grid([*runs, (1, 0, 0.1)])
+
+
+def test_equal_error_rate_by_hand():
+    # positives 0.9, 0.4; negatives 0.6, 0.1: at threshold 0.6 one of each side is wrong
+    is_class = np.array([1, 1, 0, 0], bool)
+    assert equal_error_rate(is_class, np.array([0.9, 0.4, 0.6, 0.1])) == 0.5
+    assert equal_error_rate(is_class, np.array([0.9, 0.8, 0.2, 0.1])) == 0.0
+    assert equal_error_rate(is_class, np.full(4, 0.3)) == 0.5  # a constant score: chance
+
+
+def test_equal_error_rate_is_where_the_roc_crosses_the_diagonal():
+    """Against the usual formula: the root of 1 - x - tpr(x) on the piecewise-linear ROC."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        is_class = rng.random(60) < 0.3
+        score = rng.normal(is_class * rng.uniform(0, 2), 1.0)
+        fpr, tpr, _ = roc_curve(is_class, score)
+        roc = interp1d(fpr, tpr)
+        expected = brentq(lambda x, roc=roc: 1.0 - x - roc(x), 0.0, 1.0)
+        assert equal_error_rate(is_class, score) == pytest.approx(expected, abs=1e-9)
+
+
+def test_report_has_per_class_and_macro_eer_given_probabilities():
+    labels = ["neu", "hap", "ang"]
+    y = ["neu", "hap", "ang", "neu"]
+    p = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4], [0.3, 0.3, 0.4]])
+    report = classification_report(y, ["neu", "hap", "neu", "ang"], labels, p)
+    assert set(report["eer"]) == set(labels)
+    assert report["eer_macro"] == pytest.approx(np.mean(list(report["eer"].values())))
+    assert "eer" not in classification_report(y, y, labels)

@@ -165,6 +165,7 @@ def check_summary(results):
             fold_ua = [float(r["ua"]) for r in mine if r["fold"] == fold]
             assert float(row[f"ua_fold{fold}"]) == pytest.approx(np.mean(fold_ua), abs=0.01)
         assert (row["n_folds"], row["n_seeds"]) == ("2", "1")
+        assert 0 <= float(row["eer_mean"]) <= 100
 
 
 def test_unset_corpus_root_is_a_clear_error(tmp_path, cli_env):
@@ -231,7 +232,8 @@ def _layout_dataset(corpus: str, split: dict) -> dict:
 
 def test_other_corpora_and_a_pool_run_to_a_summary(tmp_path, cli_env):
     """SAVEE (44.1 kHz), RAVDESS (48 kHz) and TESS (24,414 Hz) layouts, all stereo, through
-    stages 1-4, and their 8-emotion pool; each dataset with its own label set."""
+    stages 1-4, and their 8-emotion pool; CREMA-D and EmoDB through fine-tuning; each dataset
+    with its own label set."""
     config = json.loads(json.dumps(TINY))
     # 7-8 classes in 28-40 training clips: stage 1 holds out a third to have each class
     config["recipes"]["mini"]["stage1"]["holdout_share"] = 0.34
@@ -239,6 +241,14 @@ def test_other_corpora_and_a_pool_run_to_a_summary(tmp_path, cli_env):
         "savee": _layout_dataset("savee", {"scheme": "loso-speaker"}),
         "ravdess": _layout_dataset("ravdess", {"scheme": "speaker-kfold", "k": 2}),
         "tess": _layout_dataset("tess", {"scheme": "loso-speaker"}),
+        "cremad": {
+            **_layout_dataset("cremad", {"scheme": "speaker-kfold", "k": 2}),
+            "methods": ["vft"],
+        },
+        "emodb": {
+            **_layout_dataset("emodb", {"scheme": "speaker-kfold", "k": 2}),
+            "methods": ["vft"],
+        },
         "pool": {
             **_layout_dataset("pool", {"scheme": "speaker-kfold", "k": 2}),
             "pool": ["savee", "ravdess", "tess"],
@@ -250,11 +260,12 @@ def test_other_corpora_and_a_pool_run_to_a_summary(tmp_path, cli_env):
     write_config(tmp_path, config)
     run = snakemake(tmp_path, cli_env)
     assert run.returncode == 0, run.stderr[-3000:]
-    classes = {"savee": 7, "ravdess": 8, "tess": 7, "pool": 8}
+    classes = {"savee": 7, "ravdess": 8, "tess": 7, "cremad": 6, "emodb": 7, "pool": 8}
     for dataset, n_classes in classes.items():
         results = tmp_path / "results" / dataset
         summary = list(csv.DictReader(open(results / "ptapt_summary.csv")))
-        assert [row["method"] for row in summary] == ["logmel", "vft", "ptapt"]
+        methods = config["datasets"][dataset]["methods"]
+        assert [row["method"] for row in summary] == methods
         header = (results / "fold1/vft/seed0/predictions.tsv").read_text().splitlines()[0]
         assert header.count("\tp_") == n_classes
     fold = json.loads((tmp_path / "results/ravdess/folds/fold1.json").read_text())

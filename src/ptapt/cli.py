@@ -184,6 +184,13 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     print(summarize.run(args.metrics, args.runs, args.summary, args.significance))
 
 
+def cmd_tables(args: argparse.Namespace) -> None:
+    from ptapt.stages import tables
+
+    for path in tables.run(args.results, args.out):
+        log.info("wrote %s", path)
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
     import numpy as np
 
@@ -331,6 +338,11 @@ def _result_commands(sub) -> None:
     p.add_argument("--significance", required=True, help="paired tests CSV to write")
     p.add_argument("metrics", nargs="+", help="fine-tuning metrics.json files")
     p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("tables", help="paper-shaped tables of every summarised dataset")
+    p.add_argument("--results", default="results", help="the results folder")
+    p.add_argument("--out", default="results/tables", help="folder for the .md and .csv tables")
+    p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser("predict", help="classify audio files with a fine-tuned model (TSV)")
     p.add_argument("--model", required=True, help="a stage-4 model/ directory")

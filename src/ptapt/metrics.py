@@ -7,6 +7,9 @@ Per run (one method, fold and seed), on the fold's test utterances:
 - WA  (weighted accuracy) = accuracy: correct predictions / all predictions.
 - F1  = macro F1: the unweighted mean of per-class F1.
 - the confusion matrix, rows = reference, columns = prediction, in the configured label order.
+- EER (equal error rate) per class, one class against the rest from its predicted probability:
+  the rate where false acceptances equal false rejections on scikit-learn's ROC curve
+  (interpolated between its points), and `eer_macro`, their mean over the classes present.
 
 Across runs, for one method with values v[seed, fold] (a complete grid):
 
@@ -36,6 +39,7 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     recall_score,
+    roc_curve,
 )
 
 
@@ -53,10 +57,36 @@ def macro_f1(y_true: Sequence, y_pred: Sequence) -> float:
     return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
-def classification_report(y_true: Sequence, y_pred: Sequence, labels: Sequence[str]) -> dict:
-    """Every per-run figure a metrics.json holds, for predictions given as label strings."""
+def equal_error_rate(is_class: np.ndarray, score: np.ndarray) -> float:
+    """Where the false-positive rate meets the false-negative rate, one class against the rest."""
+    fpr, tpr, _ = roc_curve(is_class, score)
+    fnr = 1.0 - tpr
+    gap = fnr - fpr  # falls from 1 to -1 along the curve
+    k = int(np.flatnonzero(gap <= 0)[0])
+    if k == 0 or gap[k] == 0:
+        return float(fpr[k])
+    w = gap[k - 1] / (gap[k - 1] - gap[k])  # linear interpolation between the two ROC points
+    return float(fpr[k - 1] + w * (fpr[k] - fpr[k - 1]))
+
+
+def equal_error_rates(y_true: Sequence, probabilities: np.ndarray, labels: Sequence[str]) -> dict:
+    """EER of every class present with at least one other class beside it."""
+    y = np.asarray(y_true)
+    return {
+        lab: equal_error_rate(y == lab, probabilities[:, k])
+        for k, lab in enumerate(labels)
+        if 0 < (y == lab).sum() < len(y)
+    }
+
+
+def classification_report(
+    y_true: Sequence, y_pred: Sequence, labels: Sequence[str], probabilities=None
+) -> dict:
+    """Every per-run figure a metrics.json holds, for predictions given as label strings;
+    EERs too when the class `probabilities` (N, C) are given."""
     recalls = recall_score(y_true, y_pred, labels=list(labels), average=None, zero_division=0)
     present = set(y_true)
+    eer = equal_error_rates(y_true, probabilities, labels) if probabilities is not None else {}
     return {
         "ua": unweighted_accuracy(y_true, y_pred),
         "wa": weighted_accuracy(y_true, y_pred),
@@ -67,6 +97,7 @@ def classification_report(y_true: Sequence, y_pred: Sequence, labels: Sequence[s
         "confusion": confusion_matrix(y_true, y_pred, labels=list(labels)).tolist(),
         "counts": {lab: int(sum(1 for y in y_true if y == lab)) for lab in labels},
         "n": len(y_true),
+        **({"eer": eer, "eer_macro": float(np.mean(list(eer.values())))} if eer else {}),
     }
 
 

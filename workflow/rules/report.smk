@@ -1,4 +1,4 @@
-# Reports: the leakage guard, runs.csv and ptapt_summary.csv.
+# Reports: the leakage guard, runs.csv and ptapt_summary.csv, the paper-shaped tables.
 
 
 rule check_leakage:
@@ -33,3 +33,19 @@ rule summarize:
         "python -m ptapt summarize --runs {output.runs} --summary {output.summary}"
         " --significance {output.significance} {input.metrics}"
         " > {log} 2>&1"
+
+
+rule tables:
+    input:
+        expand(
+            "results/{dataset}/ptapt_summary.csv", dataset=config["default_datasets"]
+        ),
+    output:
+        directory("results/tables"),
+    log:
+        "logs/tables.log",
+    localrule: True
+    conda:
+        get_software_env
+    shell:
+        "python -m ptapt tables --results results --out {output} > {log} 2>&1"

@@ -82,7 +82,7 @@ def run(
     metrics = test(model, test_rows, labels, out_dir)
     metrics.update(method=method, fold=fold.fold, seed=seed, selected_epoch=selected)
     metrics.update(valid_ua_per_epoch=best.history or None, n_train=len(train_rows))
-    metrics.update(n_valid=len(valid_rows), mode=cfg.mode)
+    metrics.update(n_valid=len(valid_rows), mode=cfg.mode, **parameter_counts(model))
     metrics.update(training_loss(curve, len(labels)))
     extra = {"method": method, "seed": seed, "finetune": asdict(cfg)}
     save_classifier(model, Path(out_dir) / "model", extra)
@@ -91,6 +91,15 @@ def run(
     figures = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("ua", "wa", "macro_f1"))
     log.info("finetune %s fold %d seed %d: %s", method, fold.fold, seed, figures)
     return metrics
+
+
+def parameter_counts(model: torch.nn.Module) -> dict:
+    """Trainable and total parameters: what a mode (frozen, LoRA, partial, entire) trains."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        "trainable_parameters": trainable,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def training_loss(curve: list[dict], n_classes: int) -> dict:
@@ -133,7 +142,7 @@ def test(model: UtteranceClassifier, rows, labels: list[str], out_dir: str) -> d
     """Score the test utterances at full length; writes predictions.tsv."""
     probabilities = model.probabilities(load_rows(rows, "loading test audio"))
     predicted = write_predictions(Path(out_dir) / "predictions.tsv", rows, probabilities, labels)
-    return classification_report([r.label for r in rows], predicted, labels)
+    return classification_report([r.label for r in rows], predicted, labels, probabilities)
 
 
 class Validation:

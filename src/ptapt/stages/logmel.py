@@ -49,7 +49,7 @@ def run(
     probabilities[:, model.classes_] = model.predict_proba(features(test_rows, cfg, "logmel test"))
     out = Path(out_dir)
     predicted = write_predictions(out / "predictions.tsv", test_rows, probabilities, labels)
-    metrics = classification_report([r.label for r in test_rows], predicted, labels)
+    metrics = classification_report([r.label for r in test_rows], predicted, labels, probabilities)
     metrics.update(method="logmel", fold=fold.fold, seed=seed, n_train=len(train_rows))
     metrics.update(n_valid=0, mode="logistic-regression", config=asdict(cfg))
     write_lines(out / "train_ids.txt", [r.utt_id for r in train_rows])

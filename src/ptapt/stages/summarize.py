@@ -25,6 +25,8 @@ def load_runs(paths: list[str]) -> list[dict]:
             figures = {name: 100 * m[key] for name, key in FIGURES.items()}
             runs.append({"method": m["method"], "fold": int(m["fold"]), "seed": int(m["seed"])})
             runs[-1].update(figures)
+            if "eer_macro" in m:  # runs scored before EER was added have none
+                runs[-1]["eer"] = 100 * m["eer_macro"]
         except (OSError, json.JSONDecodeError, KeyError) as err:
             raise PtaptError(f"{path}: not a fine-tuning metrics.json ({err})") from None
     return sorted(runs, key=lambda r: (_method_rank(r["method"]), r["fold"], r["seed"]))
@@ -58,6 +60,9 @@ def summarize(runs: list[dict]) -> list[dict]:
         row.update(ua_run_std=ua.run_std, n_folds=ua.n_folds, n_seeds=ua.n_seeds)
         row.update({f"ua_fold{f}": v for f, v in zip(folds, ua.per_fold, strict=True)})
         rows.append(row)
+    if all("eer" in r for r in runs):
+        for row, (grid, _, _) in zip(rows, grids(runs, "eer").values(), strict=True):
+            row["eer_mean"] = aggregate(grid).mean
     return rows
 
 

@@ -1,0 +1,141 @@
+"""Paper-shaped tables from whatever results exist: `results/tables/<dataset>_*.md` and `.csv`.
+
+- `<dataset>_by_fold`: the paper's Tables 1 and 2: one row per method, one column per held-out
+  group (IEMOCAP's sessions, SAVEE's speakers DC JE JK KL, ...) and their mean, UA in %, each
+  cell the mean over seeds.
+- `<dataset>_methods`: the shape of the paper's Table 5 for one dataset: UA, WA, macro-F1 and
+  EER (where scored) per method, mean and fold std.
+
+Every method of the table order gets a row; a method without runs, or a figure that was not
+scored, is a dash with a note saying what is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ptapt.atomic import write_csv, write_text
+from ptapt.config import methods
+from ptapt.errors import PtaptError
+
+NAMES = {
+    "logmel": "Log-mel statistics + LR",
+    "probe": "wav2vec 2.0 w/o FT (probe)",
+    "vft": "V-FT",
+    "tapt": "TAPT",
+    "ptapt": "P-TAPT",
+}
+MISSING = "—"
+TITLES = {
+    "by_fold": lambda d: f"Comparison of methods on {d} in UA (%), by held-out group",
+    "methods": lambda d: f"Methods on {d}: mean over folds (± fold std), in %",
+}
+
+
+def run(results: str | Path, out: str | Path) -> list[Path]:
+    """Write the tables of every dataset under `results` that has a runs.csv."""
+    results, out = Path(results), Path(out)
+    datasets = sorted(p.parent for p in results.glob("*/runs.csv"))
+    if not datasets:
+        raise PtaptError(f"{results}: no <dataset>/runs.csv yet; run a summary target first")
+    written = []
+    for directory in datasets:
+        runs = _read_runs(directory / "runs.csv")
+        groups = _group_names(directory, sorted({r["fold"] for r in runs}))
+        for name, (rows, notes) in (
+            ("by_fold", by_fold(runs, groups)),
+            ("methods", by_method(runs)),
+        ):
+            stem = out / f"{directory.name}_{name}"
+            write_csv(stem.with_suffix(".csv"), rows)
+            write_text(stem.with_suffix(".md"), markdown(TITLES[name](directory.name), rows, notes))
+            written += [stem.with_suffix(".csv"), stem.with_suffix(".md")]
+    return written
+
+
+def _read_runs(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    numeric = ("ua", "wa", "f1", "eer")
+    return [
+        {**r, "fold": int(r["fold"]), **{k: float(r[k]) for k in numeric if r.get(k)}} for r in rows
+    ]
+
+
+def _group_names(directory: Path, folds: list[int]) -> dict[int, str]:
+    """Fold -> the name of its held-out group, from the fold files when they are there."""
+    names = {}
+    for fold in folds:
+        path = directory / "folds" / f"fold{fold}.json"
+        held = json.loads(path.read_text()).get("held_out") if path.exists() else None
+        names[fold] = held or f"fold {fold}"
+    return names
+
+
+def by_fold(runs: list[dict], groups: dict[int, str]) -> tuple[list[dict], list[str]]:
+    per = defaultdict(list)
+    for r in runs:
+        per[(r["method"], r["fold"])].append(r["ua"])
+    rows, notes = [], []
+    for method in _row_order(runs):
+        row = {"method": NAMES.get(method, method)}
+        means = [np.mean(per[(method, f)]) if per[(method, f)] else None for f in groups]
+        for name, value in zip(groups.values(), means, strict=True):
+            row[name] = _cell(value)
+        done = [m for m in means if m is not None]
+        row["Mean"] = _cell(np.mean(done) if len(done) == len(means) else None)
+        if not done:
+            notes.append(f"{NAMES.get(method, method)}: no runs (add `{method}` to the methods)")
+        elif len(done) < len(means):
+            notes.append(f"{NAMES.get(method, method)}: folds missing, so no mean")
+        rows.append(row)
+    seeds = sorted({r["seed"] for r in runs})
+    notes.append(f"each cell: mean over seeds {', '.join(seeds)}")
+    return rows, notes
+
+
+def by_method(runs: list[dict]) -> tuple[list[dict], list[str]]:
+    rows, notes = [], []
+    for method in _row_order(runs):
+        mine = [r for r in runs if r["method"] == method]
+        row = {"method": NAMES.get(method, method)}
+        for figure, title in (("ua", "UA"), ("wa", "WA"), ("f1", "F1"), ("eer", "EER")):
+            row[title] = _mean_and_fold_std(mine, figure)
+        if not mine:
+            notes.append(f"{NAMES.get(method, method)}: no runs (add `{method}` to the methods)")
+        elif row["EER"] == MISSING:
+            notes.append(f"{NAMES.get(method, method)}: EER not scored in these runs")
+        rows.append(row)
+    return rows, notes
+
+
+def _row_order(runs: list[dict]) -> list[str]:
+    found = {r["method"] for r in runs}
+    return [*methods(), *sorted(found - set(methods()))]
+
+
+def _mean_and_fold_std(runs: list[dict], figure: str) -> str:
+    if not runs or any(figure not in r for r in runs):
+        return MISSING
+    per_fold = defaultdict(list)
+    for r in runs:
+        per_fold[r["fold"]].append(r[figure])
+    means = [np.mean(v) for v in per_fold.values()]
+    return f"{np.mean(means):.1f} ± {np.std(means):.1f}"
+
+
+def _cell(value) -> str:
+    return MISSING if value is None else f"{value:.1f}"
+
+
+def markdown(title: str, rows: list[dict], notes: list[str]) -> str:
+    columns = list(rows[0])
+    lines = [f"**{title}**", "", "| " + " | ".join(columns) + " |"]
+    lines.append("|" + "---|" * len(columns))
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join([*lines, "", *(f"- {note}" for note in notes)]) + "\n"

@@ -1,0 +1,50 @@
+"""`ptapt tables`: the paper's table shapes from runs.csv, with every missing cell explained."""
+
+import json
+
+from ptapt.atomic import write_csv
+from ptapt.cli import main
+
+
+def _results(tmp_path):
+    """SAVEE-like results: vft and ptapt on 4 speaker folds, 2 seeds; no tapt runs."""
+    runs = []
+    for k, method in enumerate(["vft", "ptapt"]):
+        for fold in range(1, 5):
+            for seed in (0, 1):
+                ua = 50 + 10 * k + fold + 2 * seed
+                row = {"method": method, "fold": fold, "seed": seed, "ua": ua, "wa": ua - 1}
+                runs.append({**row, "f1": ua - 2, "eer": 20.0 - k})
+    write_csv(tmp_path / "results/savee/runs.csv", runs)
+    for fold, speaker in enumerate(["DC", "JE", "JK", "KL"], start=1):
+        path = tmp_path / f"results/savee/folds/fold{fold}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"held_out": speaker}))
+    return tmp_path / "results"
+
+
+def test_by_fold_table_has_the_paper_s_columns_and_seed_means(tmp_path):
+    results = _results(tmp_path)
+    assert main(["tables", "--results", str(results), "--out", str(tmp_path / "t")]) == 0
+    text = (tmp_path / "t/savee_by_fold.md").read_text().splitlines()
+    assert text[2] == "| method | DC | JE | JK | KL | Mean |"
+    # vft fold f: seeds 0 and 1 give 51 + f - 1 + {0, 2}: mean 52 + (f - 1)
+    assert "| V-FT | 52.0 | 53.0 | 54.0 | 55.0 | 53.5 |" in text
+    assert "| P-TAPT | 62.0 | 63.0 | 64.0 | 65.0 | 63.5 |" in text
+    assert "| TAPT | — | — | — | — | — |" in text
+    assert "- TAPT: no runs (add `tapt` to the methods)" in text
+    assert "- each cell: mean over seeds 0, 1" in text
+
+
+def test_methods_table_gives_mean_and_fold_std(tmp_path):
+    results = _results(tmp_path)
+    assert main(["tables", "--results", str(results), "--out", str(tmp_path / "t")]) == 0
+    rows = (tmp_path / "t/savee_methods.csv").read_text().splitlines()
+    assert rows[0] == "method,UA,WA,F1,EER"
+    # per-fold means 52..55: mean 53.5, population std sqrt(1.25) = 1.1
+    assert "V-FT,53.5 ± 1.1,52.5 ± 1.1,51.5 ± 1.1,20.0 ± 0.0" in rows
+
+
+def test_no_results_is_one_line(tmp_path, capsys):
+    assert main(["tables", "--results", str(tmp_path), "--out", str(tmp_path / "t")]) == 2
+    assert "no <dataset>/runs.csv yet" in capsys.readouterr().err
