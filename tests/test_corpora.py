@@ -173,3 +173,10 @@ def test_counts_are_checked_for_every_corpus(corpora, tmp_path, capsys):
     assert (
         "does not match the emodb release (56 utterances instead of 535" in capsys.readouterr().err
     )
+
+
+def test_the_schema_offers_exactly_the_registry_s_corpora():
+    from ptapt.config import schema
+
+    enum = schema()["$defs"]["dataset"]["properties"]["corpus"]["enum"]
+    assert sorted(enum) == sorted([*CORPORA, "pool"])

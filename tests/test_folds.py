@@ -1,10 +1,11 @@
 import json
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
 from ptapt.cli import main
-from ptapt.data.folds import make_folds, read_fold
+from ptapt.data.folds import keep_share, make_folds, read_fold
 from ptapt.data.manifest import Utterance
 from ptapt.errors import PtaptError
 
@@ -136,3 +137,16 @@ def test_emobox_split_files_define_the_folds(tmp_path, caplog):
     assert "1 record(s) match no manifest utterance, e.g. iemocap-gone" in caplog.text
     with pytest.raises(PtaptError, match="config split.dir"):
         make_folds(data, "splits-dir", splits_dir=str(tmp_path / "absent"))
+
+
+def test_train_shares_are_nested_seeded_subsets():
+    fold = make_folds(rows(40), valid_share=0.1, seed=2)[4]
+    halves = [keep_share(fold, share) for share in (1.0, 0.5, 0.25, 0.125)]
+    kept = [set(f.train) for f in halves]
+    assert kept[0] == set(fold.train) and kept[0] > kept[1] > kept[2] > kept[3]
+    assert [len(k) for k in kept] == [144, 72, 36, 18]  # 160 training ids, 16 to validation
+    assert all(f.valid == fold.valid and f.test == fold.test for f in halves)
+    assert halves[2].unlabelled_train() == fold.train  # TAPT keeps all the audio by default
+    assert keep_share(fold, 0.25, "all").unlabelled_train() == halves[2].train
+    assert keep_share(fold, 0.25) == halves[2]  # the same seed, the same subset
+    assert keep_share(replace(fold, seed=3), 0.25).train != halves[2].train

@@ -48,3 +48,28 @@ def test_methods_table_gives_mean_and_fold_std(tmp_path):
 def test_no_results_is_one_line(tmp_path, capsys):
     assert main(["tables", "--results", str(tmp_path), "--out", str(tmp_path / "t")]) == 2
     assert "no <dataset>/runs.csv yet" in capsys.readouterr().err
+
+
+def _efficiency_dataset(results, name, share, train, ua):
+    """One dataset of a data-efficiency series: fold 5, the same test set, its own train share."""
+    runs = [{"method": m, "fold": 5, "seed": 0, "ua": v, "wa": v, "f1": v} for m, v in ua.items()]
+    write_csv(results / name / "runs.csv", runs)
+    fold = {"held_out": "Session5", "test": ["t1", "t2"], "train": train, "train_share": share}
+    (results / name / "folds").mkdir(parents=True)
+    (results / name / "folds/fold5.json").write_text(json.dumps(fold))
+    lines = ["utt_id\tduration_s"] + [f"{u}\t900.0" for u in train]
+    (results / name / "manifest.tsv").write_text("\n".join(lines) + "\n")
+
+
+def test_data_efficiency_table_has_hours_and_the_ratio_row(tmp_path):
+    results = tmp_path / "results"
+    _efficiency_dataset(
+        results, "full", 1.0, ["a", "b", "c", "d"], {"vft": 60, "tapt": 64, "ptapt": 65}
+    )
+    _efficiency_dataset(results, "half", 0.5, ["a", "c"], {"vft": 50, "tapt": 51, "ptapt": 54})
+    assert main(["tables", "--results", str(results), "--out", str(tmp_path / "t")]) == 0
+    text = (tmp_path / "t/data_efficiency_Session5.md").read_text().splitlines()
+    assert text[2] == "| method | 0.50 h (0.5) | 1.00 h (1) |"
+    assert "| V-FT | 50.0 | 60.0 |" in text and "| P-TAPT | 54.0 | 65.0 |" in text
+    # (51 - 50) / (54 - 50) = 25 %; (64 - 60) / (65 - 60) = 80 %
+    assert "| Ratio (%) | 25.0 | 80.0 |" in text

@@ -272,3 +272,27 @@ def test_other_corpora_and_a_pool_run_to_a_summary(tmp_path, cli_env):
     assert fold["speaker_independent"] and fold["held_out"].startswith("speakers Actor_")
     pooled = (tmp_path / "results/pool/manifest.tsv").read_text()
     assert "ravdess/03-01-02-01-01-01-01" in pooled and "savee/DC_sa01" in pooled
+
+
+def test_data_efficiency_datasets_give_the_paper_s_table_4(tmp_path, cli_env):
+    """One fold at all and at half of its training utterances: the labelled stages train on the
+    nested half, TAPT on all the fold's training audio; `results/tables` holds the table."""
+    config = json.loads(json.dumps(TINY))
+    config["recipes"]["mini"]["stage1"]["holdout_share"] = 0.34  # 4 classes in 24 clips
+    base = {**TINY["datasets"]["mini"], "folds": [1], "methods": ["vft", "tapt", "ptapt"]}
+    config["datasets"] = {"full": base, "half": {**base, "split": {"train_share": 0.5}}}
+    config["default_datasets"] = ["full", "half"]
+    write_config(tmp_path, config)
+    run = snakemake(tmp_path, cli_env, "results/tables")
+    assert run.returncode == 0, run.stderr[-3000:]
+    half, full = (
+        json.loads((tmp_path / f"results/{d}/folds/fold1.json").read_text())
+        for d in ("half", "full")
+    )
+    assert set(half["train"]) < set(full["train"]) and half["train_audio"] == full["train"]
+    ids = tmp_path / "results/half/fold1"
+    assert set((ids / "stage1/train_ids.txt").read_text().split()) < set(half["train"])
+    assert (ids / "stage3/ptapt/train_ids.txt").read_text().split() == half["train"]
+    assert (ids / "stage3/tapt/train_ids.txt").read_text().split() == full["train"]
+    table = (tmp_path / "results/tables/data_efficiency_Session1.md").read_text()
+    assert "| Ratio (%) |" in table and "datasets: half, full" in table

@@ -64,12 +64,13 @@ def _write_labelled(rows, args: argparse.Namespace, native: list[str]) -> None:
 
 
 def cmd_folds(args: argparse.Namespace) -> None:
-    from ptapt.data.folds import make_folds, write_fold
+    from ptapt.data.folds import keep_share, make_folds, write_fold
     from ptapt.data.manifest import read_manifest
 
     split = stage_config("split", parse_json(args.split, "--split"))
     rows = read_manifest(args.manifest)
     folds = make_folds(rows, split.scheme, split.valid_share, split.seed, split.k, split.dir)
+    folds = [keep_share(f, split.train_share, split.subset_stages) for f in folds]
     known = {f.fold for f in folds}
     wanted = set(args.fold or known)
     if wanted - known:
@@ -133,7 +134,7 @@ def cmd_stage3(args: argparse.Namespace) -> None:
     audio = (
         stage3.directory_audio(args.audio_dir)
         if args.audio_dir
-        else stage3.fold_audio(args.manifest, args.fold)
+        else stage3.fold_audio(args.manifest, args.fold, unlabelled=args.method == "tapt")
     )
     stage3.run(
         args.method,

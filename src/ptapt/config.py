@@ -145,6 +145,8 @@ class SplitConfig:
     dir: str | None
     valid_share: float
     seed: int
+    train_share: float
+    subset_stages: str
 
 
 # config section name -> (schema definition, dataclass)

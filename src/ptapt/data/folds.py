@@ -14,9 +14,10 @@ import math
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from ptapt.atomic import write_json
@@ -44,6 +45,14 @@ class Fold:
     valid: list[str]
     test: list[str]
     speaker_independent: bool | None = None  # no speaker in both train and test
+    train_share: float = 1.0  # share of the training utterances kept in `train`
+    train_audio: list[str] | None = (
+        None  # training audio of unlabelled stages (TAPT) if not `train`
+    )
+
+    def unlabelled_train(self) -> list[str]:
+        """The audio TAPT continues pretraining on."""
+        return self.train if self.train_audio is None else self.train_audio
 
 
 def make_folds(
@@ -75,6 +84,17 @@ def make_folds(
             Fold(number, scheme, held_out, valid_share, seed, train, valid, test_ids, not shared)
         )
     return folds
+
+
+def keep_share(fold: Fold, share: float, subset_stages: str = "labelled") -> Fold:
+    """The fold with a seeded random `share` of its training ids, nested across shares: every
+    share keeps a prefix of one permutation of the fold's training ids."""
+    if share >= 1.0:
+        return fold
+    order = np.random.default_rng([fold.seed, fold.fold]).permutation(fold.train)
+    kept = sorted(order[: math.ceil(share * len(order))].tolist())
+    audio = fold.train if subset_stages == "labelled" else kept
+    return replace(fold, train=kept, train_share=share, train_audio=audio)
 
 
 def _group_partitions(rows: Sequence[Utterance], scheme: str) -> list[tuple]:

@@ -52,9 +52,13 @@ class Audio:
     waves: list[np.ndarray]
 
 
-def fold_audio(manifest: str, fold_file: str) -> Audio:
-    """The fold's training utterances: the only audio a training stage may see."""
-    rows = select(read_manifest(manifest), read_fold(fold_file).train, fold_file)
+def fold_audio(manifest: str, fold_file: str, unlabelled: bool = False) -> Audio:
+    """The fold's training utterances, the only audio a training stage may see: for an
+    objective without labels (TAPT), all of them even when a data-efficiency run keeps a share
+    of them for the stages that use labels."""
+    fold = read_fold(fold_file)
+    ids = fold.unlabelled_train() if unlabelled else fold.train
+    rows = select(read_manifest(manifest), ids, fold_file)
     return Audio([r.utt_id for r in rows], load_rows(rows))
 
 

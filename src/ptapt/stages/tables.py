@@ -5,6 +5,9 @@
   cell the mean over seeds.
 - `<dataset>_methods`: the shape of the paper's Table 5 for one dataset: UA, WA, macro-F1 and
   EER (where scored) per method, mean and fold std.
+- `data_efficiency_<held out>`: the paper's Table 4, from datasets that test on the same single
+  fold with different `split.train_share`: one column per amount of labelled training audio,
+  V-FT, TAPT and P-TAPT UA, and the ratio row 100 (TAPT - V-FT) / (P-TAPT - V-FT).
 
 Every method of the table order gets a row; a method without runs, or a figure that was not
 scored, is a dash with a note saying what is missing.
@@ -55,7 +58,67 @@ def run(results: str | Path, out: str | Path) -> list[Path]:
             write_csv(stem.with_suffix(".csv"), rows)
             write_text(stem.with_suffix(".md"), markdown(TITLES[name](directory.name), rows, notes))
             written += [stem.with_suffix(".csv"), stem.with_suffix(".md")]
+    for held_out, members in efficiency_series(datasets).items():
+        rows, notes = data_efficiency(members)
+        stem = out / f"data_efficiency_{held_out}"
+        title = f"Data efficiency on {held_out}, UA (%) by hours of labelled training audio"
+        write_csv(stem.with_suffix(".csv"), rows)
+        write_text(stem.with_suffix(".md"), markdown(title, rows, notes))
+        written += [stem.with_suffix(".csv"), stem.with_suffix(".md")]
     return written
+
+
+def efficiency_series(datasets: list[Path]) -> dict[str, list[dict]]:
+    """Datasets run on one fold with the same test set, at least one of them on a share of its
+    training utterances, grouped by that test set."""
+    groups = defaultdict(list)
+    for directory in datasets:
+        folds = sorted({r["fold"] for r in _read_runs(directory / "runs.csv")})
+        path = directory / "folds" / f"fold{folds[0]}.json"
+        if len(folds) != 1 or not path.exists():
+            continue
+        fold = json.loads(path.read_text())
+        member = {"dir": directory, "share": fold.get("train_share", 1.0)}
+        member["hours"] = _hours(directory / "manifest.tsv", fold["train"])
+        groups[(fold["held_out"], tuple(sorted(fold["test"])))].append(member)
+    return {
+        held: sorted(members, key=lambda m: m["hours"])
+        for (held, _), members in groups.items()
+        if len(members) > 1 and min(m["share"] for m in members) < 1
+    }
+
+
+def _hours(manifest: Path, ids: list[str]) -> float | None:
+    if not manifest.exists():
+        return None
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        seconds = {r["utt_id"]: float(r["duration_s"]) for r in csv.DictReader(fh, delimiter="\t")}
+    return sum(seconds[i] for i in ids) / 3600
+
+
+def data_efficiency(members: list[dict]) -> tuple[list[dict], list[str]]:
+    columns = [f"{m['hours']:.2f} h ({m['share']:g})" for m in members]
+    ua = {}
+    for column, member in zip(columns, members, strict=True):
+        for r in _read_runs(member["dir"] / "runs.csv"):
+            ua.setdefault((r["method"], column), []).append(r["ua"])
+    rows, notes = [], []
+    for method in ("vft", "tapt", "ptapt"):
+        cells = {c: np.mean(ua[(method, c)]) if (method, c) in ua else None for c in columns}
+        rows.append({"method": NAMES[method], **{c: _cell(v) for c, v in cells.items()}})
+        if None in cells.values():
+            notes.append(f"{NAMES[method]}: no runs in some columns")
+    ratio = {"method": "Ratio (%)"}
+    for column in columns:
+        vft, tapt, ptapt = (ua.get((m, column)) for m in ("vft", "tapt", "ptapt"))
+        gain = np.mean(ptapt) - np.mean(vft) if vft and ptapt else 0.0
+        ratio[column] = _cell(
+            100 * (np.mean(tapt) - np.mean(vft)) / gain if tapt and gain else None
+        )
+    rows.append(ratio)
+    notes.append("ratio: 100 (TAPT - V-FT) / (P-TAPT - V-FT); below 100, P-TAPT gains more")
+    notes.append("datasets: " + ", ".join(m["dir"].name for m in members))
+    return rows, notes
 
 
 def _read_runs(path: Path) -> list[dict]:
