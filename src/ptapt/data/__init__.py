@@ -1,1 +1,1 @@
-"""Corpora, manifests, folds and audio input."""
+"""Manifests, folds, audio input, batching, pseudo-labels and synthetic corpora."""
