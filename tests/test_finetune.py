@@ -257,3 +257,7 @@ def test_interrupted_stage4_resumes_to_the_same_model(fold, tmp_path, kill_after
         assert (tmp_path / "whole" / name).read_bytes() == (
             tmp_path / "resumed" / name
         ).read_bytes()
+    timing = [json.loads((tmp_path / d / "timing.json").read_text()) for d in ("whole", "resumed")]
+    assert timing[0]["resumed_at_step"] == 0 and timing[1]["resumed_at_step"] == per_epoch + 1
+    assert timing[0]["steps"] == timing[1]["steps"] and timing[0]["seconds"] > 0
+    assert not (tmp_path / "w2/timing.json").exists()

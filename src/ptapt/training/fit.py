@@ -14,22 +14,29 @@ defines it, and the initial weights); the resumable checkpoint and any best-weig
 it, and one from another fingerprint is never resumed. `fit` builds Adam and the schedule and
 runs the resumable loop. `finish` writes train_ids.txt, curve.csv
 and metrics.json, then drops the resumable checkpoint: only once every artifact is in place.
+
+Wall-clock training time goes to timing.json beside them, never into metrics.json, which stays
+identical for the same seed: seconds and steps of the last process that trained (a resumed run
+says where it resumed), and the device.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from ptapt.atomic import write_csv, write_json, write_lines
+from ptapt.atomic import write_csv, write_json, write_lines, write_text
 from ptapt.config import TrainingConfig
 from ptapt.training.checkpoint import ResumeCheckpoint, digest
 from ptapt.training.checkpoint import fingerprint as checksum
 from ptapt.training.loop import StepFn, Trainer, pick_device
 from ptapt.training.schedule import adam_with_schedule
+
+TIMING = "timing.json"
 
 
 def prepare(device: str, seed: int) -> torch.device:
@@ -68,7 +75,12 @@ def fit(
         desc=desc,
         after_step=after_step,
     )
-    return trainer.run()
+    began = time.perf_counter()
+    curve = trainer.run()
+    timing = {"seconds": round(time.perf_counter() - began, 3), "steps": steps}
+    timing.update(resumed_at_step=trainer.start, device=str(device))
+    write_json(Path(work_dir) / TIMING, timing)
+    return curve
 
 
 def run_fingerprint(model, cfg: TrainingConfig, steps: int, seed: int, identity, desc: str):
@@ -88,4 +100,8 @@ def finish(
     write_lines(out / "train_ids.txt", train_ids)
     write_csv(out / "curve.csv", curve)
     write_json(out / "metrics.json", metrics)
+    timing = Path(work_dir) / TIMING
+    if timing.exists():
+        write_text(out / TIMING, timing.read_text())
+        timing.unlink()
     ResumeCheckpoint.path_in(work_dir).unlink(missing_ok=True)
