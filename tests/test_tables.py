@@ -2,8 +2,11 @@
 
 import json
 
+import pytest
+
 from ptapt.atomic import write_csv
 from ptapt.cli import main
+from ptapt.data.manifest import Utterance, write_manifest
 
 
 def _results(tmp_path):
@@ -23,10 +26,16 @@ def _results(tmp_path):
     return tmp_path / "results"
 
 
-def test_by_fold_table_has_the_paper_s_columns_and_seed_means(tmp_path):
+@pytest.fixture
+def savee_tables(tmp_path):
+    """The tables of the SAVEE-like results, in tmp_path / "t"."""
     results = _results(tmp_path)
     assert main(["tables", "--results", str(results), "--out", str(tmp_path / "t")]) == 0
-    text = (tmp_path / "t/savee_by_fold.md").read_text().splitlines()
+    return tmp_path / "t"
+
+
+def test_by_fold_table_has_the_paper_s_columns_and_seed_means(savee_tables):
+    text = (savee_tables / "savee_by_fold.md").read_text().splitlines()
     assert text[2] == "| method | DC | JE | JK | KL | Mean |"
     # vft fold f: seeds 0 and 1 give 51 + f - 1 + {0, 2}: mean 52 + (f - 1)
     assert "| V-FT | 52.0 | 53.0 | 54.0 | 55.0 | 53.5 |" in text
@@ -36,10 +45,8 @@ def test_by_fold_table_has_the_paper_s_columns_and_seed_means(tmp_path):
     assert "- each cell: mean over seeds 0, 1" in text
 
 
-def test_methods_table_gives_mean_and_fold_std(tmp_path):
-    results = _results(tmp_path)
-    assert main(["tables", "--results", str(results), "--out", str(tmp_path / "t")]) == 0
-    rows = (tmp_path / "t/savee_methods.csv").read_text().splitlines()
+def test_methods_table_gives_mean_and_fold_std(savee_tables):
+    rows = (savee_tables / "savee_methods.csv").read_text().splitlines()
     assert rows[0] == "method,UA,WA,F1,EER"
     # per-fold means 52..55: mean 53.5, population std sqrt(1.25) = 1.1
     assert "V-FT,53.5 ± 1.1,52.5 ± 1.1,51.5 ± 1.1,20.0 ± 0.0" in rows
@@ -57,8 +64,8 @@ def _efficiency_dataset(results, name, share, train, ua):
     fold = {"held_out": "Session5", "test": ["t1", "t2"], "train": train, "train_share": share}
     (results / name / "folds").mkdir(parents=True)
     (results / name / "folds/fold5.json").write_text(json.dumps(fold))
-    lines = ["utt_id\tduration_s"] + [f"{u}\t900.0" for u in train]
-    (results / name / "manifest.tsv").write_text("\n".join(lines) + "\n")
+    rows = [Utterance(u, f"{u}.wav", "neu", "s", "g", 900.0, 16000, 900 * 16000) for u in train]
+    write_manifest(rows, results / name / "manifest.tsv")
 
 
 def test_data_efficiency_table_has_hours_and_the_ratio_row(tmp_path):

@@ -24,6 +24,7 @@ import numpy as np
 
 from ptapt.atomic import write_csv, write_text
 from ptapt.config import methods
+from ptapt.data.manifest import read_manifest, select
 from ptapt.errors import PtaptError
 
 NAMES = {
@@ -46,39 +47,40 @@ def run(results: str | Path, out: str | Path) -> list[Path]:
     datasets = sorted(p.parent for p in results.glob("*/runs.csv"))
     if not datasets:
         raise PtaptError(f"{results}: no <dataset>/runs.csv yet; run a summary target first")
+    runs = {directory: _read_runs(directory / "runs.csv") for directory in datasets}
     written = []
-    for directory in datasets:
-        runs = _read_runs(directory / "runs.csv")
-        groups = _group_names(directory, sorted({r["fold"] for r in runs}))
+    for directory, dataset_runs in runs.items():
+        groups = _group_names(directory, sorted({r["fold"] for r in dataset_runs}))
         for name, (rows, notes) in (
-            ("by_fold", by_fold(runs, groups)),
-            ("methods", by_method(runs)),
+            ("by_fold", by_fold(dataset_runs, groups)),
+            ("methods", by_method(dataset_runs)),
         ):
             stem = out / f"{directory.name}_{name}"
-            write_csv(stem.with_suffix(".csv"), rows)
-            write_text(stem.with_suffix(".md"), markdown(TITLES[name](directory.name), rows, notes))
-            written += [stem.with_suffix(".csv"), stem.with_suffix(".md")]
-    for held_out, members in efficiency_series(datasets).items():
+            written += _write_table(stem, TITLES[name](directory.name), rows, notes)
+    for held_out, members in efficiency_series(runs).items():
         rows, notes = data_efficiency(members)
-        stem = out / f"data_efficiency_{held_out}"
         title = f"Data efficiency on {held_out}, UA (%) by hours of labelled training audio"
-        write_csv(stem.with_suffix(".csv"), rows)
-        write_text(stem.with_suffix(".md"), markdown(title, rows, notes))
-        written += [stem.with_suffix(".csv"), stem.with_suffix(".md")]
+        written += _write_table(out / f"data_efficiency_{held_out}", title, rows, notes)
     return written
 
 
-def efficiency_series(datasets: list[Path]) -> dict[str, list[dict]]:
+def _write_table(stem: Path, title: str, rows: list[dict], notes: list[str]) -> list[Path]:
+    write_csv(stem.with_suffix(".csv"), rows)
+    write_text(stem.with_suffix(".md"), markdown(title, rows, notes))
+    return [stem.with_suffix(".csv"), stem.with_suffix(".md")]
+
+
+def efficiency_series(runs: dict[Path, list[dict]]) -> dict[str, list[dict]]:
     """Datasets run on one fold with the same test set, at least one of them on a share of its
     training utterances, grouped by that test set."""
     groups = defaultdict(list)
-    for directory in datasets:
-        folds = sorted({r["fold"] for r in _read_runs(directory / "runs.csv")})
+    for directory, dataset_runs in runs.items():
+        folds = sorted({r["fold"] for r in dataset_runs})
         path = directory / "folds" / f"fold{folds[0]}.json"
         if len(folds) != 1 or not path.exists():
             continue
         fold = json.loads(path.read_text())
-        member = {"dir": directory, "share": fold.get("train_share", 1.0)}
+        member = {"dir": directory, "runs": dataset_runs, "share": fold.get("train_share", 1.0)}
         member["hours"] = _hours(directory / "manifest.tsv", fold["train"])
         groups[(fold["held_out"], tuple(sorted(fold["test"])))].append(member)
     return {
@@ -88,19 +90,15 @@ def efficiency_series(datasets: list[Path]) -> dict[str, list[dict]]:
     }
 
 
-def _hours(manifest: Path, ids: list[str]) -> float | None:
-    if not manifest.exists():
-        return None
-    with open(manifest, newline="", encoding="utf-8") as fh:
-        seconds = {r["utt_id"]: float(r["duration_s"]) for r in csv.DictReader(fh, delimiter="\t")}
-    return sum(seconds[i] for i in ids) / 3600
+def _hours(manifest: Path, ids: list[str]) -> float:
+    return sum(r.duration_s for r in select(read_manifest(manifest), ids, manifest)) / 3600
 
 
 def data_efficiency(members: list[dict]) -> tuple[list[dict], list[str]]:
     columns = [f"{m['hours']:.2f} h ({m['share']:g})" for m in members]
     ua = {}
     for column, member in zip(columns, members, strict=True):
-        for r in _read_runs(member["dir"] / "runs.csv"):
+        for r in member["runs"]:
             ua.setdefault((r["method"], column), []).append(r["ua"])
     rows, notes = [], []
     for method in ("vft", "tapt", "ptapt"):
