@@ -7,6 +7,7 @@ standard library only, so the workflow can read the registry without the trainin
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,6 +78,24 @@ def audio_files(root: Path) -> list[Path]:
         for p in root.rglob("*")
         if p.suffix.lower() == ".wav" and not p.name.startswith("._") and p.is_file()
     )
+
+
+# A corpus's reading of one file name: (utt_id, label, speaker), or None when the file is no row.
+Describe = Callable[[Path, re.Match], "tuple[str, str, str] | None"]
+
+
+def files_by_name(root: Path, layout: str, pattern: re.Pattern, describe: Describe) -> list:
+    """A LabelledFile (group = speaker) for every audio file below `root` whose name matches
+    `pattern` and that `describe` makes a row of: the parser of every corpus whose labels are in
+    its file names."""
+    files = []
+    for path in audio_files(require_dir(Path(root), layout)):
+        match = pattern.fullmatch(path.name)
+        row = describe(path, match) if match else None
+        if row is not None:
+            utt_id, label, speaker = row
+            files.append(LabelledFile(utt_id, str(path), label, speaker, speaker))
+    return files
 
 
 def count_problems(rows, expected: Expected) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ptapt.corpora.base import Corpus, Expected, LabelledFile, SynthFile, audio_files, require_dir
+from ptapt.corpora.base import Corpus, Expected, LabelledFile, SynthFile, files_by_name
 
 EMOTIONS = {"NEU": "neu", "HAP": "hap", "SAD": "sad", "ANG": "ang", "FEA": "fea", "DIS": "dis"}
 SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
@@ -22,14 +22,13 @@ _NAME = re.compile(
 
 
 def find(root: Path) -> list[LabelledFile]:
-    files = []
-    for path in audio_files(require_dir(Path(root), LAYOUT)):
-        match = _NAME.fullmatch(path.name)
-        if match is None or match["emo"] not in EMOTIONS:
-            continue
-        actor = match["actor"]
-        files.append(LabelledFile(path.stem, str(path), EMOTIONS[match["emo"]], actor, actor))
-    return files
+    return files_by_name(root, LAYOUT, _NAME, _describe)
+
+
+def _describe(path: Path, match: re.Match) -> tuple[str, str, str] | None:
+    if match["emo"] not in EMOTIONS:
+        return None
+    return path.stem, EMOTIONS[match["emo"]], match["actor"]
 
 
 def synthetic(preset: str) -> list[SynthFile]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ptapt.corpora.base import Corpus, Expected, LabelledFile, SynthFile, audio_files, require_dir
+from ptapt.corpora.base import Corpus, Expected, LabelledFile, SynthFile, files_by_name
 
 EMOTIONS = {"N": "neu", "F": "hap", "T": "sad", "W": "ang", "A": "fea", "E": "dis", "L": "bor"}
 FEMALE = {"08", "09", "13", "14", "16"}
@@ -24,14 +24,11 @@ _NAME = re.compile(r"(?P<spk>\d\d)(?P<text>[ab]\d\d)(?P<emo>[WLEAFTN])(?P<versio
 
 
 def find(root: Path) -> list[LabelledFile]:
-    files = []
-    for path in audio_files(require_dir(Path(root), LAYOUT)):
-        match = _NAME.fullmatch(path.name)
-        if match is None:
-            continue
-        speaker = match["spk"]
-        files.append(LabelledFile(path.stem, str(path), EMOTIONS[match["emo"]], speaker, speaker))
-    return files
+    return files_by_name(root, LAYOUT, _NAME, _describe)
+
+
+def _describe(path: Path, match: re.Match) -> tuple[str, str, str]:
+    return path.stem, EMOTIONS[match["emo"]], match["spk"]
 
 
 def synthetic(preset: str) -> list[SynthFile]:

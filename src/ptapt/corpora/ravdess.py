@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ptapt.corpora.base import Corpus, Expected, LabelledFile, SynthFile, audio_files, require_dir
+from ptapt.corpora.base import Corpus, Expected, LabelledFile, SynthFile, files_by_name
 
 EMOTIONS = {
     "01": "neu",
@@ -30,14 +30,13 @@ _NAME = re.compile(
 
 
 def find(root: Path) -> list[LabelledFile]:
-    files = []
-    for path in audio_files(require_dir(Path(root), LAYOUT)):
-        match = _NAME.fullmatch(path.name)
-        if match is None or match["mod"] != "03" or match["chan"] != "01":
-            continue  # song (channel 02) and video renditions are not speech rows
-        speaker = f"Actor_{match['actor']}"
-        files.append(LabelledFile(path.stem, str(path), EMOTIONS[match["emo"]], speaker, speaker))
-    return files
+    return files_by_name(root, LAYOUT, _NAME, _describe)
+
+
+def _describe(path: Path, match: re.Match) -> tuple[str, str, str] | None:
+    if match["mod"] != "03" or match["chan"] != "01":
+        return None  # song (channel 02) and video renditions are not speech rows
+    return path.stem, EMOTIONS[match["emo"]], f"Actor_{match['actor']}"
 
 
 def synthetic(preset: str) -> list[SynthFile]:

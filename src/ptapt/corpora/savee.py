@@ -10,36 +10,28 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ptapt.corpora.base import (
-    Corpus,
-    Expected,
-    LabelledFile,
-    SynthFile,
-    audio_files,
-    require_dir,
-)
+from ptapt.corpora.base import Corpus, Expected, LabelledFile, SynthFile, files_by_name
 
 CODES = {"n": "neu", "h": "hap", "sa": "sad", "a": "ang", "f": "fea", "d": "dis", "su": "sur"}
 SPEAKERS = ("DC", "JE", "JK", "KL")
 LAYOUT = "expected ROOT/AudioData/<DC|JE|JK|KL>/<code><nn>.wav or ROOT/ALL/<SPK>_<code><nn>.wav"
 
-_NESTED = re.compile(r"(?P<code>sa|su|[adfhn])(?P<n>\d\d)\.wav", re.IGNORECASE)
-_FLAT = re.compile(r"(?P<spk>DC|JE|JK|KL)_(?P<code>sa|su|[adfhn])(?P<n>\d\d)\.wav", re.IGNORECASE)
+# AudioData/<SPK>/<code><nn>.wav, or the flattened copy's ALL/<SPK>_<code><nn>.wav
+_NAME = re.compile(
+    r"(?:(?P<spk>DC|JE|JK|KL)_)?(?P<code>sa|su|[adfhn])(?P<n>\d\d)\.wav", re.IGNORECASE
+)
 
 
 def find(root: Path) -> list[LabelledFile]:
-    files = []
-    for path in audio_files(require_dir(Path(root), LAYOUT)):
-        flat = _FLAT.fullmatch(path.name)
-        nested = _NESTED.fullmatch(path.name) if path.parent.name.upper() in SPEAKERS else None
-        match = flat or nested
-        if match is None:
-            continue
-        speaker = (flat["spk"] if flat else path.parent.name).upper()
-        code = match["code"].lower()
-        utt_id = f"{speaker}_{code}{match['n']}"
-        files.append(LabelledFile(utt_id, str(path), CODES[code], speaker, speaker))
-    return files
+    return files_by_name(root, LAYOUT, _NAME, _describe)
+
+
+def _describe(path: Path, match: re.Match) -> tuple[str, str, str] | None:
+    if match["spk"] is None and path.parent.name.upper() not in SPEAKERS:
+        return None
+    speaker = (match["spk"] or path.parent.name).upper()
+    code = match["code"].lower()
+    return f"{speaker}_{code}{match['n']}", CODES[code], speaker
 
 
 def synthetic(preset: str) -> list[SynthFile]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ptapt.corpora.base import Corpus, Expected, LabelledFile, SynthFile, audio_files, require_dir
+from ptapt.corpora.base import Corpus, Expected, LabelledFile, SynthFile, files_by_name
 
 EMOTIONS = {
     "neutral": "neu",
@@ -39,17 +39,15 @@ _NAME = re.compile(r"(?P<spk>OAF|YAF)_(?P<word>[A-Za-z]+)_(?P<emo>[A-Za-z]+)\.wa
 
 
 def find(root: Path) -> list[LabelledFile]:
-    files = []
-    for path in audio_files(require_dir(Path(root), LAYOUT)):
-        match = _NAME.fullmatch(path.name)
-        if match is None or match["emo"].lower() not in EMOTIONS:
-            continue
-        speaker = match["spk"].upper()
-        utt_id = f"{speaker}_{match['word'].lower()}_{match['emo'].lower()}"
-        files.append(
-            LabelledFile(utt_id, str(path), EMOTIONS[match["emo"].lower()], speaker, speaker)
-        )
-    return files
+    return files_by_name(root, LAYOUT, _NAME, _describe)
+
+
+def _describe(path: Path, match: re.Match) -> tuple[str, str, str] | None:
+    emotion = match["emo"].lower()
+    if emotion not in EMOTIONS:
+        return None
+    speaker = match["spk"].upper()
+    return f"{speaker}_{match['word'].lower()}_{emotion}", EMOTIONS[emotion], speaker
 
 
 def synthetic(preset: str) -> list[SynthFile]:
