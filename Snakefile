@@ -34,6 +34,7 @@ include: "workflow/rules/stage2.smk"
 include: "workflow/rules/stage3.smk"
 include: "workflow/rules/stage4.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/tables.smk"
 
 
 rule all:

@@ -19,7 +19,7 @@ from ptapt.errors import PtaptError
 from ptapt.models.backbone import BackboneSpec, load_backbone, load_for_pretraining
 from ptapt.models.contrastive import ContrastiveObjective
 from ptapt.models.frames import num_frames
-from ptapt.stages import stage3
+from ptapt.stages import domain_shift, stage3
 
 TAPT = stage_config(
     "tapt",
@@ -282,3 +282,20 @@ def test_same_seed_same_weights_across_processes_and_threads(tiny_corpus, tmp_pa
         assert run.returncode == 0, run.stderr[-2000:]
     a = (tmp_path / "a/model.safetensors").read_bytes()
     assert a == (tmp_path / "b/model.safetensors").read_bytes()
+
+
+def test_pretraining_loss_repeats_exactly_and_moves_with_continued_pretraining(ptapt_run, audio):
+    """Table 3's measure: eval mode with masks and negatives drawn from a fixed seed, so a
+    second call gives the same figures; P-TAPT's backbone (no quantizer of its own) is scored
+    with the initial model's quantizer."""
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    start = load_for_pretraining(BACKBONE, **stage3.SPEC_OVERRIDES)
+    waves = audio.waves[:6]
+    first = domain_shift.pretraining_loss(start, waves, TAPT, cpu)
+    assert domain_shift.pretraining_loss(start, waves, TAPT, cpu) == first
+    assert first["utterances"] == 6 and 0 <= first["accuracy"] <= 1
+    continued, whose = domain_shift.continued(str(ptapt_run[0]), start)
+    assert whose == "initial"
+    assert torch.equal(continued.quantizer.codevectors, start.quantizer.codevectors)
+    assert domain_shift.pretraining_loss(continued, waves, TAPT, cpu)["loss"] != first["loss"]

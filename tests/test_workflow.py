@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -81,7 +82,9 @@ def built(tmp_path_factory, cli_env):
 
 def test_default_target_builds_every_configured_fold(built):
     manifest = (built / "results/mini/manifest.tsv").read_text().splitlines()
-    assert len(manifest) == 1 + 60 and "resources/mini/corpus/Session1" in manifest[1]
+    assert (
+        len(manifest) == 1 + 60 and "resources/synthetic/iemocap_tiny_seed0/Session1" in manifest[1]
+    )
     assert "Session1" in (built / "logs/mini/manifest.log").read_text()
     assert sorted(p.name for p in (built / "results/mini/folds").iterdir()) == [
         "fold1.json",
@@ -94,7 +97,7 @@ def test_default_target_builds_every_configured_fold(built):
     assert not (built / "results/mini/fold2").exists()
     check_summary(built / "results/mini")
     leakage = (built / "results/mini/leakage_check.txt").read_text().splitlines()
-    assert len(leakage) == 2 * 9 + 1 and all(line.startswith("ok ") for line in leakage)
+    assert len(leakage) == 2 * 9 and all(line.startswith("ok ") for line in leakage)
     probe = json.loads((built / "results/mini/fold1/probe/seed0/model/classifier.json").read_text())
     assert probe["mode"] == "frozen" and probe["layer_weights"]
     logmel = (built / "results/mini/fold3/logmel/seed0/predictions.tsv").read_text().splitlines()
@@ -181,6 +184,23 @@ def test_config_is_validated_against_the_schema(tmp_path, cli_env):
     run = snakemake(tmp_path, cli_env, "-n")
     assert run.returncode != 0
     assert "'all' is not of type 'array'" in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize(
+    "experiments,message",
+    [
+        ({"x": {"finetune": {"mode": "halfway"}}}, "experiments.x.finetune: 'halfway' is not one"),
+        ({"x": {"finetune": {"epochz": 2}}}, "experiments.x.finetune: Unevaluated properties"),
+        ({"folds": {"methods": ["vft"]}}, "'folds' does not match"),
+    ],
+)
+def test_a_bad_experiment_is_refused_before_any_job(tmp_path, cli_env, experiments, message):
+    config = json.loads(json.dumps(TINY))
+    config["datasets"]["mini"]["experiments"] = experiments
+    write_config(tmp_path, config)
+    run = snakemake(tmp_path, cli_env, "-n")
+    assert run.returncode != 0
+    assert message in run.stderr + run.stdout
 
 
 def test_paper_scale_job_graph(tmp_path, tiny_corpus, cli_env):
@@ -276,14 +296,14 @@ def test_other_corpora_and_a_pool_run_to_a_summary(tmp_path, cli_env):
 
 def test_data_efficiency_datasets_give_the_paper_s_table_4(tmp_path, cli_env):
     """One fold at all and at half of its training utterances: the labelled stages train on the
-    nested half, TAPT on all the fold's training audio; `results/tables` holds the table."""
+    nested half, TAPT on all the fold's training audio; the table set holds the table."""
     config = json.loads(json.dumps(TINY))
     config["recipes"]["mini"]["stage1"]["holdout_share"] = 0.34  # 4 classes in 24 clips
     base = {**TINY["datasets"]["mini"], "folds": [1], "methods": ["vft", "tapt", "ptapt"]}
     config["datasets"] = {"full": base, "half": {**base, "split": {"train_share": 0.5}}}
-    config["default_datasets"] = ["full", "half"]
+    config["tables"] = {"t": {"data_efficiency": {"Session1": ["full", "half"]}}}
     write_config(tmp_path, config)
-    run = snakemake(tmp_path, cli_env, "results/tables")
+    run = snakemake(tmp_path, cli_env, "results/tables/t.md")
     assert run.returncode == 0, run.stderr[-3000:]
     half, full = (
         json.loads((tmp_path / f"results/{d}/folds/fold1.json").read_text())
@@ -296,3 +316,108 @@ def test_data_efficiency_datasets_give_the_paper_s_table_4(tmp_path, cli_env):
     assert (ids / "stage3/tapt/train_ids.txt").read_text().split() == full["train"]
     table = (tmp_path / "results/tables/data_efficiency_Session1.md").read_text()
     assert "| Ratio (%) |" in table and "datasets: half, full" in table
+
+
+def test_paper_reproduction_plans_in_one_dry_run(tmp_path, cli_env):
+    """The shipped config's `paper` table set with every corpus root set: Tables 1-4 at five
+    seeds, the backbone x mode grid and the HuBERT study, planned without reading any data."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for name, dataset in config["datasets"].items():
+        if "synthetic" not in dataset and dataset.get("corpus") != "pool":
+            dataset["root"] = f"/corpora/{name}"
+    write_config(tmp_path, config)
+    (tmp_path / "resources").mkdir()
+    (tmp_path / "resources/wav2vec_large.pt").write_bytes(b"")  # an input; never read here
+    run = snakemake(tmp_path, cli_env, "-n", "results/tables/paper.md")
+    assert run.returncode == 0, run.stderr[-2000:]
+    jobs = planned(run)
+    # IEMOCAP 5 folds x (probe, V-FT, TAPT, P-TAPT + 20 grid cells) x 5 seeds; SAVEE 4 folds
+    # x 4 methods x 5 seeds; Table 4: 4 datasets x 3 methods x 5 seeds; pool8 5 folds x 3
+    # experiments x 5 seeds.
+    assert jobs["finetune"] == 5 * 24 * 5 + 4 * 4 * 5 + 4 * 3 * 5 + 5 * 3 * 5
+    assert jobs["stage1"] == jobs["tapt"] == jobs["ptapt"] == 5 + 4 + 4
+    assert jobs["summarize"] == 1 + 20 + 1 + 4 + 3
+    assert jobs["domain_shift"] == 2 and jobs["table_set"] == 1
+
+
+EXPERIMENTS = {
+    "hub": {
+        "backbone": {"preset": "tiny-hubert"},
+        "finetune": {"mode": "entire"},
+        "methods": ["vft"],
+    },
+    "lora": {"finetune": {"mode": "lora"}, "methods": ["vft", "tapt"]},
+}
+
+
+@pytest.fixture(scope="module")
+def table_set(built, cli_env):
+    """Experiments added to the built dataset, dry-run then built with a table set."""
+    config = json.loads(json.dumps(TINY))
+    config["datasets"]["mini"]["experiments"] = EXPERIMENTS
+    config["tables"] = {
+        "t": {"by_fold": ["mini"], "domain_shift": ["mini"], "experiments": ["mini"]}
+    }
+    write_config(built, config)
+    try:
+        dry = snakemake(built, cli_env, "-n", "results/tables/t.md")
+        run = snakemake(built, cli_env, "results/tables/t.md")
+    finally:
+        write_config(built)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return built, dry.stdout
+
+
+def test_experiments_rerun_only_what_they_change(table_set):
+    built, dry_run = table_set
+    jobs = planned(SimpleNamespace(stdout=dry_run))
+    assert {k: jobs.get(k, 0) for k in ("stage1", "stage2", "tapt", "ptapt", "logmel")} == {
+        "stage1": 0,
+        "stage2": 0,
+        "tapt": 0,
+        "ptapt": 0,
+        "logmel": 0,
+    }
+    assert jobs["finetune"] == 2 * 3 and jobs["summarize"] == 2
+    lora = built / "results/mini/lora/fold1"
+    assert json.loads((lora / "tapt/seed0/model/classifier.json").read_text())["mode"] == "lora"
+    command = next(c for c in dry_run.splitlines() if "--out-dir results/mini/lora/fold1/tapt" in c)
+    assert """--backbone '{"source": "results/mini/fold1/stage3/tapt"}'""" in command
+    assert not (lora / "stage3").exists()
+    leakage = (built / "results/mini/lora/leakage_check.txt").read_text()
+    assert "results/mini/lora/fold3/tapt/seed0/train_ids.txt" in leakage
+
+
+def test_experiment_table_has_each_experiment_and_the_grid(table_set):
+    built, _ = table_set
+    text = (built / "results/tables/mini_experiments.md").read_text()
+    assert "| hub | tiny-hubert | entire | vft |" in text
+    assert "| lora | tiny-wav2vec2 | lora | tapt |" in text
+    grid = text.split("by backbone and mode**")[1]
+    assert "| backbone | entire | partial | lora |" in grid
+    assert "| tiny-hubert | " in grid and "Confusion of hub (vft)" in text
+    rows = list(csv.DictReader(open(built / "results/tables/mini_experiments.csv")))
+    trainable = {(r["experiment"], r["method"]): r["trainable"] for r in rows}
+    assert int(trainable[("lora", "vft")].replace(",", "")) < int(
+        trainable[("(recipe)", "vft")].replace(",", "")
+    )
+    joined = (built / "results/tables/t.md").read_text()
+    assert joined.index("Comparison of methods on mini") < joined.index("pretraining loss")
+
+
+def test_domain_shift_scores_each_backbone_on_its_fold_s_test_audio(table_set):
+    built, _ = table_set
+    rows = list(csv.DictReader(open(built / "results/mini/domain_shift.csv")))
+    assert [(r["model"], r["audio"]) for r in rows[:2]] == [
+        ("initial", "reference"),
+        ("initial", "all"),
+    ]
+    per_fold = [(r["fold"], r["model"], r["quantizer"]) for r in rows[2:]]
+    assert per_fold == [
+        (f, m, q)
+        for f in ("1", "3")
+        for m, q in [("initial", "own"), ("tapt", "own"), ("ptapt", "initial")]
+    ]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    fold1 = {r["model"]: r["utterances"] for r in rows if r["fold"] == "1"}
+    assert len(set(fold1.values())) == 1  # every backbone on the same test audio

@@ -182,14 +182,48 @@ def _backbone(text: str):
 def cmd_summarize(args: argparse.Namespace) -> None:
     from ptapt.stages import summarize
 
-    print(summarize.run(args.metrics, args.runs, args.summary, args.significance))
+    print(summarize.run(args.metrics, args.runs, args.summary, args.significance, args.backbone))
 
 
 def cmd_tables(args: argparse.Namespace) -> None:
     from ptapt.stages import tables
 
-    for path in tables.run(args.results, args.out):
+    efficiency = dict(_named_list(text, "--data-efficiency") for text in args.data_efficiency)
+    chosen = tables.Selection(
+        args.dataset, args.experiments, efficiency, args.domain_shift, args.name
+    )
+    for path in tables.run(args.results, args.out, chosen):
         log.info("wrote %s", path)
+
+
+def cmd_join_tables(args: argparse.Namespace) -> None:
+    from ptapt.stages import tables
+
+    tables.join(args.tables, args.out)
+
+
+def _named_list(text: str, option: str) -> tuple[str, list[str]]:
+    name, _, members = text.partition("=")
+    if not name or not members:
+        raise PtaptError(f"{option} {text!r}: expected NAME=DATASET,DATASET,...")
+    return name, members.split(",")
+
+
+def cmd_domain_shift(args: argparse.Namespace) -> None:
+    from ptapt.stages import domain_shift
+
+    _threads(args.threads)
+    fold_models = [domain_shift.FoldModel(*triple) for triple in args.fold_model]
+    domain_shift.run(
+        args.dataset,
+        args.manifest,
+        _backbone(args.initial),
+        args.reference,
+        args.folds,
+        fold_models,
+        stage_config("tapt", parse_json(args.config, "--config")),
+        args.out,
+    )
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -338,12 +372,50 @@ def _result_commands(sub) -> None:
     p.add_argument("--summary", required=True, help="summary CSV to write")
     p.add_argument("--significance", required=True, help="paired tests CSV to write")
     p.add_argument("metrics", nargs="+", help="fine-tuning metrics.json files")
+    p.add_argument("--backbone", help="the runs' initial backbone, a column of runs.csv")
     p.set_defaults(func=cmd_summarize)
 
-    p = sub.add_parser("tables", help="paper-shaped tables of every summarised dataset")
+    p = sub.add_parser("tables", help="paper-shaped tables: those chosen, or of every result found")
     p.add_argument("--results", default="results", help="the results folder")
     p.add_argument("--out", default="results/tables", help="folder for the .md and .csv tables")
+    p.add_argument("--dataset", nargs="*", default=[], help="by-fold and methods tables of these")
+    p.add_argument("--experiments", nargs="*", default=[], help="experiment tables of these")
+    p.add_argument(
+        "--data-efficiency",
+        nargs="*",
+        default=[],
+        metavar="NAME=D1,D2",
+        help="a data-efficiency table over these datasets",
+    )
+    p.add_argument(
+        "--domain-shift", nargs="*", default=[], help="the domain-shift table of these datasets"
+    )
+    p.add_argument("--name", default="all", help="the domain-shift table's: domain_shift_NAME")
     p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("join-tables", help="markdown tables joined into one file")
+    p.add_argument("--out", required=True)
+    p.add_argument("tables", nargs="+", help=".md tables in the order wanted")
+    p.set_defaults(func=cmd_join_tables)
+
+    p = sub.add_parser("domain-shift", help="wav2vec 2.0 pretraining loss on each audio set")
+    p.add_argument("--dataset", required=True, help="the dataset's name, a column of the CSV")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--initial", required=True, help="JSON: the initial backbone")
+    p.add_argument("--reference", required=True, help="directory of reference read speech")
+    p.add_argument("--folds", nargs="*", default=[], help="fold JSON files: their test audio")
+    p.add_argument(
+        "--fold-model",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("FOLD_JSON", "METHOD", "DIR"),
+        help="a stage-3 backbone scored on its fold's test audio",
+    )
+    p.add_argument("--config", default="{}", help="the tapt section as JSON: masks, crop, seed")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.set_defaults(func=cmd_domain_shift)
 
     p = sub.add_parser("predict", help="classify audio files with a fine-tuned model (TSV)")
     p.add_argument("--model", required=True, help="a stage-4 model/ directory")

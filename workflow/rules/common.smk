@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
 
+import jsonschema
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -19,9 +21,8 @@ SCHEMA = os.path.join(workflow.basedir, "src/ptapt/config.schema.yaml")
 validate(config, SCHEMA)
 
 with open(SCHEMA) as schema_file:
-    METHODS = yaml.safe_load(schema_file)["$defs"]["dataset"]["properties"]["methods"][
-        "items"
-    ]["enum"]
+    SCHEMA_DEFS = yaml.safe_load(schema_file)["$defs"]
+METHODS = SCHEMA_DEFS["dataset"]["properties"]["methods"]["items"]["enum"]
 # Every method but logmel fine-tunes a backbone (rule finetune); logmel has a rule of its own.
 FINETUNED_METHODS = [method for method in METHODS if method != "logmel"]
 # The probe: the initial backbone frozen, a learned weighted sum of its layers, the same head.
@@ -35,7 +36,12 @@ TRAINING_GPUS = 1 if shutil.which("nvidia-smi") else 0
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
+    # An experiment's directory inside results/{dataset}/: empty for the dataset's own recipe,
+    # "<name>/" for an entry of the dataset's `experiments`.
+    experiment=r"([A-Za-z0-9_-]+/)?",
     fold=r"\d+",
+    recipe=r"[A-Za-z0-9_-]+",
+    preset=r"[A-Za-z0-9_-]+",
 
 
 def dataset_config(dataset):
@@ -48,10 +54,12 @@ def dataset_config(dataset):
 
 
 def get_corpus_root(wildcards):
-    """The corpus root: generated under resources/ for synthetic datasets, else from config."""
+    """The corpus root: generated under resources/synthetic/ for synthetic datasets (shared by
+    the datasets with the same layout, preset and seed), else from config."""
     cfg = dataset_config(wildcards.dataset)
     if "synthetic" in cfg:
-        return f"resources/{wildcards.dataset}/corpus"
+        synthetic = cfg["synthetic"]
+        return f"resources/synthetic/{cfg['corpus']}_{synthetic['preset']}_seed{synthetic['seed']}"
     if not cfg["root"]:
         raise WorkflowError(
             f"config: datasets.{wildcards.dataset}.root is not set; set it to the corpus "
@@ -113,13 +121,6 @@ def get_manifest_source(wildcards):
     return f"manifest --corpus {cfg['corpus']} --root {root} {get_count_check_flag(wildcards)}"
 
 
-def get_synthetic_config(wildcards):
-    cfg = dataset_config(wildcards.dataset)
-    if "synthetic" not in cfg:
-        raise WorkflowError(f"config: dataset {wildcards.dataset!r} is not synthetic")
-    return cfg["synthetic"]
-
-
 def get_count_check_flag(wildcards):
     return (
         ""
@@ -145,18 +146,73 @@ def recipe(dataset):
     return config["recipes"][name]
 
 
+def experiment_entry(dataset, experiment):
+    """The `experiments` entry of an experiment directory ("" or "<name>/"); {} for the
+    dataset's own recipe."""
+    name = experiment.rstrip("/")
+    if not name:
+        return {}
+    experiments = dataset_config(dataset)["experiments"]
+    if name not in experiments:
+        raise WorkflowError(
+            f"config: dataset {dataset!r} has no experiment {name!r}; "
+            f"configured: {sorted(experiments)}"
+        )
+    return experiments[name]
+
+
+def run_recipe(wildcards):
+    """The recipe of a rule's dataset and experiment: the dataset's, with the experiment's
+    backbone and finetune keys in place of its own."""
+    base = recipe(wildcards.dataset)
+    entry = experiment_entry(wildcards.dataset, wildcards.get("experiment", ""))
+    if not entry:
+        return base
+    finetune = {**base["finetune"], **entry.get("finetune", {})}
+    return {
+        **base,
+        "backbone": entry.get("backbone", base["backbone"]),
+        "finetune": finetune,
+    }
+
+
+def run_setting(wildcards, key):
+    """methods or seeds of the dataset, or of its experiment where it sets them."""
+    entry = experiment_entry(wildcards.dataset, wildcards.get("experiment", ""))
+    return entry.get(key, dataset_config(wildcards.dataset)[key])
+
+
+def backbone_home(wildcards):
+    """The experiment directory whose stage-3 runs serve this one: the
+    dataset's own ("") when the backbone is the recipe's, else that of the first experiment
+    with the same backbone, so stage 3 runs once per backbone."""
+    backbone = run_recipe(wildcards)["backbone"]
+    if backbone == recipe(wildcards.dataset)["backbone"]:
+        return ""
+    for name in dataset_config(wildcards.dataset)["experiments"]:
+        other = {"dataset": wildcards.dataset, "experiment": f"{name}/"}
+        if run_recipe(Wildcards(other))["backbone"] == backbone:
+            return f"{name}/"
+
+
+class Wildcards(dict):
+    """A wildcards object built by hand, for the experiments a rule's own wildcards do not name."""
+
+    __getattr__ = dict.__getitem__
+
+
 def get_stage_config(stage):
     """Params function: the stage's config section as JSON (a change reruns exactly that
     stage and what depends on it)."""
 
     def section(wildcards):
-        return json.dumps(recipe(wildcards.dataset)[stage], sort_keys=True)
+        return json.dumps(run_recipe(wildcards)[stage], sort_keys=True)
 
     return section
 
 
 def get_backbone_spec(wildcards):
-    return json.dumps(recipe(wildcards.dataset)["backbone"], sort_keys=True)
+    return json.dumps(run_recipe(wildcards)["backbone"], sort_keys=True)
 
 
 def get_wav2vec1_input(wildcards):
@@ -165,69 +221,182 @@ def get_wav2vec1_input(wildcards):
     return [] if spec in ("tiny", "large") else spec
 
 
-def backbone_is_preset(dataset):
-    return recipe(dataset)["backbone"]["preset"] is not None
+# Presets pretrained from scratch by rule pretrain_backbone; the others (no quantizer for the
+# contrastive objective) start random-init.
+PRETRAINED_PRESETS = ["tiny-wav2vec2"]
+
+
+def pretrained_here(wildcards):
+    """The directory of the backbone pretrained for this run, or None when it loads as is.
+    It depends on the recipe and the preset only, so every dataset of a recipe shares it.
+    """
+    preset = run_recipe(wildcards)["backbone"]["preset"]
+    if preset not in PRETRAINED_PRESETS:
+        return None
+    return f"results/backbones/{dataset_config(wildcards.dataset)['recipe']}/{preset}"
 
 
 def get_initial_backbone(wildcards):
-    """JSON spec of the model V-FT and stage 3 start from: the checkpoint named by the recipe,
-    or, for a preset, the one pretrained from scratch by rule pretrain_backbone."""
-    if backbone_is_preset(wildcards.dataset):
-        return json.dumps({"source": f"results/{wildcards.dataset}/backbone"})
-    return get_backbone_spec(wildcards)
+    """JSON spec of the model V-FT and stage 3 start from: the checkpoint or preset named by
+    the recipe, or the backbone rule pretrain_backbone pretrained from scratch."""
+    directory = pretrained_here(wildcards)
+    if directory is None:
+        return get_backbone_spec(wildcards)
+    return json.dumps({"source": directory})
 
 
 def get_initial_backbone_files(wildcards):
-    if backbone_is_preset(wildcards.dataset):
-        return expand(
-            "results/{dataset}/backbone/{file}",
-            dataset=wildcards.dataset,
-            file=["config.json", "model.safetensors"],
-        )
-    return []
+    directory = pretrained_here(wildcards)
+    if directory is None:
+        return []
+    return [f"{directory}/config.json", f"{directory}/model.safetensors"]
 
 
 def get_finetune_config(wildcards):
     """The recipe's finetune section; the probe's mode and layer weights on top for `probe`."""
-    section = dict(recipe(wildcards.dataset)["finetune"])
+    section = dict(run_recipe(wildcards)["finetune"])
     if wildcards.method == "probe":
         section.update(PROBE)
     return json.dumps(section, sort_keys=True)
 
 
+def stage3_dir(wildcards):
+    home = backbone_home(wildcards)
+    return f"results/{wildcards.dataset}/{home}fold{wildcards.fold}/stage3/{wildcards.method}"
+
+
 def get_finetune_backbone(wildcards):
-    """V-FT and the probe start from the dataset's backbone, TAPT and P-TAPT from the fold's
-    stage 3."""
+    """V-FT and the probe start from the initial backbone, TAPT and P-TAPT from the fold's
+    stage 3 of the same backbone."""
     if wildcards.method in ("vft", "probe"):
         return get_initial_backbone(wildcards)
-    return json.dumps(
-        {
-            "source": f"results/{wildcards.dataset}/fold{wildcards.fold}/stage3/{wildcards.method}"
-        }
-    )
+    return json.dumps({"source": stage3_dir(wildcards)})
 
 
 def get_finetune_backbone_files(wildcards):
     if wildcards.method in ("vft", "probe"):
         return get_initial_backbone_files(wildcards)
-    return expand(
-        "results/{dataset}/fold{fold}/stage3/{method}/{file}",
-        **wildcards,
-        file=["config.json", "model.safetensors"],
-    )
+    return [
+        f"{stage3_dir(wildcards)}/config.json",
+        f"{stage3_dir(wildcards)}/model.safetensors",
+    ]
 
 
 def get_finetune_metrics(wildcards):
-    cfg = dataset_config(wildcards.dataset)
-    return expand(
-        "results/{dataset}/fold{fold}/{method}/seed{seed}/metrics.json",
-        dataset=wildcards.dataset,
-        fold=cfg["folds"],
-        method=cfg["methods"],
-        seed=cfg["seeds"],
-    )
+    """Every run of a dataset or experiment; logmel's (no backbone) are the dataset's own."""
+    paths = []
+    for method in run_setting(wildcards, "methods"):
+        home = "" if method == "logmel" else wildcards.experiment
+        paths += expand(
+            "results/{dataset}/{home}fold{fold}/{method}/seed{seed}/metrics.json",
+            dataset=wildcards.dataset,
+            home=home,
+            fold=dataset_config(wildcards.dataset)["folds"],
+            method=method,
+            seed=run_setting(wildcards, "seeds"),
+        )
+    return paths
 
 
 def get_software_env(wildcards):
     """The conda environment file of every rule (used with --sdm conda only)."""
     return f"../../envs/{config['software_env']}.yaml"
+
+
+def get_backbone_label(wildcards):
+    """The run's initial backbone in words: its hub id or directory, or its preset."""
+    spec = run_recipe(wildcards)["backbone"]
+    return spec["source"] or spec["preset"]
+
+
+# Tables (rules in tables.smk).
+
+# Only configured set names: a set's file must not look like a dataset's table.
+TABLE_SETS = "|".join(map(re.escape, config["tables"])) or "(?!)"
+
+
+def table_files(stems, ext="md"):
+    return [f"results/tables/{stem}.{ext}" for stem in stems]
+
+
+def table_set(name):
+    try:
+        return config["tables"][name]
+    except KeyError:
+        raise WorkflowError(
+            f"config: no table set {name!r} in `tables`; configured: {sorted(config['tables'])}"
+        )
+
+
+def get_set_tables(wildcards):
+    """The .md files of a table set, in the paper's order."""
+    chosen = table_set(wildcards.set)
+    stems = [f"{d}_{t}" for d in chosen["by_fold"] for t in ("by_fold", "methods")]
+    stems += [f"domain_shift_{wildcards.set}"] if chosen["domain_shift"] else []
+    stems += [f"data_efficiency_{s}" for s in chosen["data_efficiency"]]
+    stems += [f"{d}_experiments" for d in chosen["experiments"]]
+    return table_files(stems)
+
+
+def get_efficiency_members(wildcards):
+    for chosen in config["tables"].values():
+        if wildcards.study in chosen["data_efficiency"]:
+            return chosen["data_efficiency"][wildcards.study]
+    raise WorkflowError(
+        f"config: no data_efficiency {wildcards.study!r} in any table set"
+    )
+
+
+def get_experiment_runs(wildcards):
+    """The runs.csv of a dataset's recipe and of each of its experiments."""
+    experiments = dataset_config(wildcards.dataset)["experiments"]
+    if not experiments:
+        raise WorkflowError(
+            f"config: datasets.{wildcards.dataset}.experiments is empty"
+        )
+    names = ["", *(f"{name}/" for name in experiments)]
+    return [f"results/{wildcards.dataset}/{name}runs.csv" for name in names]
+
+
+def get_reference_audio(wildcards):
+    return config["reference_audio"] or "resources/generic_reference"
+
+
+def get_shift_models(wildcards):
+    """--fold-model arguments: each fold's TAPT and P-TAPT backbone of the dataset's recipe."""
+    cfg = dataset_config(wildcards.dataset)
+    return " ".join(
+        f"--fold-model results/{wildcards.dataset}/folds/fold{fold}.json {method}"
+        f" results/{wildcards.dataset}/fold{fold}/stage3/{method}"
+        for fold in cfg["folds"]
+        for method in ("tapt", "ptapt")
+        if method in cfg["methods"]
+    )
+
+
+def get_shift_model_files(wildcards):
+    cfg = dataset_config(wildcards.dataset)
+    return [
+        f"results/{wildcards.dataset}/fold{fold}/stage3/{method}/model.safetensors"
+        for fold in cfg["folds"]
+        for method in ("tapt", "ptapt")
+        if method in cfg["methods"]
+    ]
+
+
+def check_experiment_finetune():
+    """An experiment's finetune keys, merged into its recipe's, must be a valid finetune
+    section: caught here, before any job starts."""
+    finetune = {"$ref": "#/$defs/finetune", "$defs": SCHEMA_DEFS}
+    for dataset, cfg in config["datasets"].items():
+        for name, entry in cfg["experiments"].items():
+            run = Wildcards(dataset=dataset, experiment=f"{name}/")
+            try:
+                jsonschema.validate(run_recipe(run)["finetune"], finetune)
+            except jsonschema.ValidationError as err:
+                raise WorkflowError(
+                    f"config: datasets.{dataset}.experiments.{name}.finetune: {err.message}"
+                ) from None
+
+
+check_experiment_finetune()

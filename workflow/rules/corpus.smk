@@ -1,20 +1,22 @@
-# Corpus preparation: synthetic corpus, manifest, fold files.
+# Corpus preparation: synthetic corpora (one per layout, preset and seed, shared by every dataset
+# that asks for it), manifest, fold files.
 
 
 rule synth_corpus:
     output:
-        directory("resources/{dataset}/corpus"),
+        directory("resources/synthetic/{layout}_{preset}_seed{seed}"),
     log:
-        "logs/{dataset}/synth_corpus.log",
+        "logs/synthetic/{layout}_{preset}_seed{seed}.log",
+    wildcard_constraints:
+        layout=r"[a-z]+",
+        preset=r"[a-z]+",
+        seed=r"\d+",
     conda:
         get_software_env
     threads: 2
-    params:
-        synthetic=get_synthetic_config,
-        layout=lambda wildcards: dataset_config(wildcards.dataset)["corpus"],
     shell:
-        "python -m ptapt synth-corpus --out {output} --preset {params.synthetic[preset]}"
-        " --layout {params.layout} --seed {params.synthetic[seed]} --jobs {threads} > {log} 2>&1"
+        "python -m ptapt synth-corpus --out {output} --preset {wildcards.preset}"
+        " --layout {wildcards.layout} --seed {wildcards.seed} --jobs {threads} > {log} 2>&1"
 
 
 rule manifest:

@@ -1,13 +1,13 @@
-# Reports: the leakage guard, runs.csv and ptapt_summary.csv, the paper-shaped tables.
+# Reports: the leakage guard, runs.csv and ptapt_summary.csv.
 
 
 rule check_leakage:
     input:
         get_finetune_metrics,
     output:
-        "results/{dataset}/leakage_check.txt",
+        "results/{dataset}/{experiment}leakage_check.txt",
     log:
-        "logs/{dataset}/check_leakage.log",
+        "logs/{dataset}/{experiment}check_leakage.log",
     localrule: True
     conda:
         get_software_env
@@ -19,33 +19,19 @@ rule check_leakage:
 rule summarize:
     input:
         metrics=get_finetune_metrics,
-        leakage="results/{dataset}/leakage_check.txt",
+        leakage="results/{dataset}/{experiment}leakage_check.txt",
     output:
-        runs="results/{dataset}/runs.csv",
-        summary="results/{dataset}/ptapt_summary.csv",
-        significance="results/{dataset}/significance.csv",
+        runs="results/{dataset}/{experiment}runs.csv",
+        summary="results/{dataset}/{experiment}ptapt_summary.csv",
+        significance="results/{dataset}/{experiment}significance.csv",
     log:
-        "logs/{dataset}/summarize.log",
+        "logs/{dataset}/{experiment}summarize.log",
     localrule: True
     conda:
         get_software_env
+    params:
+        backbone=get_backbone_label,
     shell:
         "python -m ptapt summarize --runs {output.runs} --summary {output.summary}"
-        " --significance {output.significance} {input.metrics}"
+        " --significance {output.significance} --backbone {params.backbone:q} {input.metrics}"
         " > {log} 2>&1"
-
-
-rule tables:
-    input:
-        expand(
-            "results/{dataset}/ptapt_summary.csv", dataset=config["default_datasets"]
-        ),
-    output:
-        directory("results/tables"),
-    log:
-        "logs/tables.log",
-    localrule: True
-    conda:
-        get_software_env
-    shell:
-        "python -m ptapt tables --results results --out {output} > {log} 2>&1"

@@ -1,4 +1,6 @@
-# Stage 3: continued pretraining per fold (TAPT, P-TAPT), and the demo backbone's pretraining.
+# Stage 3: continued pretraining per fold (TAPT, P-TAPT), once per backbone (an experiment with
+# the dataset's backbone uses the dataset's: backbone_home); and the pretraining from scratch of a
+# preset backbone, once per recipe and preset.
 
 PRETRAINED = [
     "config.json",
@@ -26,19 +28,21 @@ rule pretrain_backbone:
     input:
         "resources/generic",
     output:
-        expand("results/{{dataset}}/backbone/{file}", file=PRETRAINED),
+        expand("results/backbones/{{recipe}}/{{preset}}/{file}", file=PRETRAINED),
     log:
-        "logs/{dataset}/pretrain_backbone.log",
+        "logs/backbones/{recipe}/{preset}.log",
     conda:
         get_software_env
     threads: 2
     resources:
         gpu=TRAINING_GPUS,
     params:
-        stage=get_stage_config("backbone_pretraining"),
-        backbone=get_backbone_spec,
+        stage=lambda wildcards: json.dumps(
+            config["recipes"][wildcards.recipe]["backbone_pretraining"], sort_keys=True
+        ),
+        backbone=lambda wildcards: json.dumps({"preset": wildcards.preset}),
         out_dir=get_output_dir,
-        work_dir="checkpoints/{dataset}/backbone",
+        work_dir="checkpoints/backbones/{recipe}/{preset}",
     shell:
         "python -m ptapt stage3 --method tapt --audio-dir {input} --backbone {params.backbone:q}"
         " --keep-pretraining-head --config {params.stage:q} --out-dir {params.out_dir}"
@@ -51,9 +55,12 @@ rule tapt:
         fold="results/{dataset}/folds/fold{fold}.json",
         backbone=get_initial_backbone_files,
     output:
-        expand("results/{{dataset}}/fold{{fold}}/stage3/tapt/{file}", file=PRETRAINED),
+        expand(
+            "results/{{dataset}}/{{experiment}}fold{{fold}}/stage3/tapt/{file}",
+            file=PRETRAINED,
+        ),
     log:
-        "logs/{dataset}/fold{fold}/tapt.log",
+        "logs/{dataset}/{experiment}fold{fold}/tapt.log",
     conda:
         get_software_env
     threads: 2
@@ -63,11 +70,12 @@ rule tapt:
         stage=get_stage_config("tapt"),
         backbone=get_initial_backbone,
         out_dir=get_output_dir,
-        work_dir="checkpoints/{dataset}/fold{fold}/tapt",
+        work_dir="checkpoints/{dataset}/{experiment}fold{fold}/tapt",
     shell:
         "python -m ptapt stage3 --method tapt --manifest {input.manifest} --fold {input.fold}"
-        " --backbone {params.backbone:q} --config {params.stage:q} --out-dir {params.out_dir}"
-        " --work-dir {params.work_dir} --threads {threads} > {log} 2>&1"
+        " --backbone {params.backbone:q} --keep-pretraining-head --config {params.stage:q}"
+        " --out-dir {params.out_dir} --work-dir {params.work_dir} --threads {threads}"
+        " > {log} 2>&1"
 
 
 rule ptapt:
@@ -77,9 +85,12 @@ rule ptapt:
         labels="results/{dataset}/fold{fold}/stage2/pseudo_labels.npz",
         backbone=get_initial_backbone_files,
     output:
-        expand("results/{{dataset}}/fold{{fold}}/stage3/ptapt/{file}", file=PRETRAINED),
+        expand(
+            "results/{{dataset}}/{{experiment}}fold{{fold}}/stage3/ptapt/{file}",
+            file=PRETRAINED,
+        ),
     log:
-        "logs/{dataset}/fold{fold}/ptapt.log",
+        "logs/{dataset}/{experiment}fold{fold}/ptapt.log",
     conda:
         get_software_env
     threads: 2
@@ -89,7 +100,7 @@ rule ptapt:
         stage=get_stage_config("ptapt"),
         backbone=get_initial_backbone,
         out_dir=get_output_dir,
-        work_dir="checkpoints/{dataset}/fold{fold}/ptapt",
+        work_dir="checkpoints/{dataset}/{experiment}fold{fold}/ptapt",
     shell:
         "python -m ptapt stage3 --method ptapt --manifest {input.manifest} --fold {input.fold}"
         " --pseudo-labels {input.labels} --backbone {params.backbone:q}"

@@ -1,4 +1,5 @@
-# Stage 4: utterance-level fine-tuning and testing per dataset, fold, method and seed.
+# Stage 4: utterance-level fine-tuning and testing per dataset (and experiment), fold, method and
+# seed; logmel, with no backbone, once per dataset.
 
 FINETUNED_FILES = [
     "metrics.json",
@@ -19,11 +20,11 @@ rule finetune:
         backbone=get_finetune_backbone_files,
     output:
         expand(
-            "results/{{dataset}}/fold{{fold}}/{{method}}/seed{{seed}}/{file}",
+            "results/{{dataset}}/{{experiment}}fold{{fold}}/{{method}}/seed{{seed}}/{file}",
             file=FINETUNED_FILES,
         ),
     log:
-        "logs/{dataset}/fold{fold}/{method}/seed{seed}.log",
+        "logs/{dataset}/{experiment}fold{fold}/{method}/seed{seed}.log",
     wildcard_constraints:
         method="|".join(FINETUNED_METHODS),
         seed=r"\d+",
@@ -37,7 +38,7 @@ rule finetune:
         backbone=get_finetune_backbone,
         labels=get_labels,
         out_dir=get_output_dir,
-        work_dir="checkpoints/{dataset}/fold{fold}/{method}/seed{seed}",
+        work_dir="checkpoints/{dataset}/{experiment}fold{fold}/{method}/seed{seed}",
     shell:
         "python -m ptapt finetune --manifest {input.manifest} --fold {input.fold}"
         " --backbone {params.backbone:q} --method {wildcards.method} --seed {wildcards.seed}"

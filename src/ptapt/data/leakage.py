@@ -1,18 +1,22 @@
 """Leakage guard: no training artifact of a fold may have seen that fold's test utterances.
 
-Checks every `train_ids.txt` under results/{dataset}/fold{f}/ and every stage-2
-`pseudo_labels.npz` against the fold's test ids, and a dataset-wide backbone's training ids
-against every fold's test ids.
+Checks every `train_ids.txt` and stage-2 `pseudo_labels.npz` under results/{dataset}/, in the
+dataset's own directories and its experiments', against the test ids of the fold named by
+the nearest `fold<N>` directory above it; an artifact under no fold directory (a backbone
+pretrained for the whole dataset) against every fold's test ids.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ptapt.errors import PtaptError
+
+FOLD_DIR = re.compile(r"fold(\d+)")
 
 
 def trained_ids(path: Path) -> set[str]:
@@ -28,18 +32,22 @@ def check(dataset_dir: str | Path) -> list[str]:
     fold_files = sorted((root / "folds").glob("fold*.json"))
     if not fold_files:
         raise PtaptError(f"{root}/folds: no fold files to check against")
-    report, all_test = [], set()
-    for fold_file in fold_files:
-        test = set(json.loads(fold_file.read_text())["test"])
-        all_test |= test
-        fold_dir = root / fold_file.stem
-        artifacts = [*fold_dir.rglob("train_ids.txt"), *fold_dir.rglob("pseudo_labels.npz")]
-        for artifact in sorted(artifacts):
-            report.append(_check_one(artifact, test))
-    backbone = root / "backbone" / "train_ids.txt"
-    if backbone.exists():
-        report.append(_check_one(backbone, all_test))
+    test = {f.stem: set(json.loads(f.read_text())["test"]) for f in fold_files}
+    all_test = set().union(*test.values())
+    artifacts = sorted([*root.rglob("train_ids.txt"), *root.rglob("pseudo_labels.npz")])
+    report = []
+    for artifact in artifacts:
+        fold = _fold_of(artifact.relative_to(root))
+        if fold is not None and fold not in test:
+            raise PtaptError(f"{artifact}: no fold file {root}/folds/{fold}.json to check it")
+        report.append(_check_one(artifact, all_test if fold is None else test[fold]))
     return report
+
+
+def _fold_of(relative: Path) -> str | None:
+    """The innermost fold<N> directory of an artifact's path, if any."""
+    folds = [part for part in relative.parent.parts if FOLD_DIR.fullmatch(part)]
+    return folds[-1] if folds else None
 
 
 def _check_one(artifact: Path, test: set[str]) -> str:

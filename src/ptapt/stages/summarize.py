@@ -21,15 +21,25 @@ def load_runs(paths: list[str]) -> list[dict]:
     runs = []
     for path in paths:
         try:
-            m = json.loads(Path(path).read_text())
-            figures = {name: 100 * m[key] for name, key in FIGURES.items()}
-            runs.append({"method": m["method"], "fold": int(m["fold"]), "seed": int(m["seed"])})
-            runs[-1].update(figures)
-            if "eer_macro" in m:  # runs scored before EER was added have none
-                runs[-1]["eer"] = 100 * m["eer_macro"]
+            runs.append(load_run(Path(path)))
         except (OSError, json.JSONDecodeError, KeyError) as err:
             raise PtaptError(f"{path}: not a fine-tuning metrics.json ({err})") from None
     return sorted(runs, key=lambda r: (_method_rank(r["method"]), r["fold"], r["seed"]))
+
+
+def load_run(path: Path) -> dict:
+    """One run's row: its figures in percent, and where recorded, EER, the fine-tuning mode,
+    trainable parameters and training seconds (timing.json beside the metrics)."""
+    m = json.loads(path.read_text())
+    run = {"method": m["method"], "fold": int(m["fold"]), "seed": int(m["seed"])}
+    run.update({name: 100 * m[key] for name, key in FIGURES.items()})
+    if "eer_macro" in m:  # runs scored before EER was added have none
+        run["eer"] = 100 * m["eer_macro"]
+    run.update({k: m[k] for k in ("mode", "trainable_parameters") if k in m})
+    timing = path.with_name("timing.json")
+    if timing.exists():  # logmel trains no network and times nothing
+        run["train_seconds"] = json.loads(timing.read_text())["seconds"]
+    return run
 
 
 def _method_rank(method: str) -> tuple[int, str]:
@@ -94,10 +104,21 @@ def table(rows: list[dict]) -> str:
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells)
 
 
-def run(metrics_files: list[str], runs_csv: str, summary_csv: str, significance_csv: str) -> str:
+def run(
+    metrics_files: list[str],
+    runs_csv: str,
+    summary_csv: str,
+    significance_csv: str,
+    backbone: str | None = None,
+) -> str:
+    """`backbone` names the initial backbone of the runs that have one (not logmel's) in
+    runs.csv, for tables that compare experiments."""
     if not metrics_files:
         raise PtaptError("no metrics.json files to summarize")
     runs = load_runs(metrics_files)
+    if backbone:
+        for r in runs:
+            r["backbone"] = backbone if r["method"] != "logmel" else ""
     summary = rounded(summarize(runs))
     tests = rounded(significance(runs))
     write_csv(runs_csv, rounded(runs))

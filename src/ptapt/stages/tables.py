@@ -1,13 +1,17 @@
-"""Paper-shaped tables from whatever results exist: `results/tables/<dataset>_*.md` and `.csv`.
+"""Paper-shaped tables from results: `results/tables/*.md` and `.csv`.
 
 - `<dataset>_by_fold`: the paper's Tables 1 and 2: one row per method, one column per held-out
   group (IEMOCAP's sessions, SAVEE's speakers DC JE JK KL, ...) and their mean, UA in %, each
   cell the mean over seeds.
 - `<dataset>_methods`: the shape of the paper's Table 5 for one dataset: UA, WA, macro-F1 and
   EER (where scored) per method, mean and fold std.
-- `data_efficiency_<held out>`: the paper's Table 4, from datasets that test on the same single
+- `data_efficiency_<name>`: the paper's Table 4, from datasets that test on the same single
   fold with different `split.train_share`: one column per amount of labelled training audio,
   V-FT, TAPT and P-TAPT UA, and the ratio row 100 (TAPT - V-FT) / (P-TAPT - V-FT).
+- `<dataset>_experiments`: a dataset's recipe and its experiments side by side (the seed
+  studies): figures, trainable parameters and training time per experiment and method, the
+  backbone x mode grid of UA / WA, and each experiment's confusion matrix in %.
+- `domain_shift`: the paper's Table 3 (ptapt.stages.domain_shift).
 
 Every method of the table order gets a row; a method without runs, or a figure that was not
 scored, is a dash with a note saying what is missing.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +31,7 @@ from ptapt.atomic import write_csv, write_text
 from ptapt.config import methods
 from ptapt.data.manifest import read_manifest, select
 from ptapt.errors import PtaptError
+from ptapt.stages import study_tables
 
 NAMES = {
     "logmel": "Log-mel statistics + LR",
@@ -39,32 +45,77 @@ TITLES = {
     "by_fold": lambda d: f"Comparison of methods on {d} in UA (%), by held-out group",
     "methods": lambda d: f"Methods on {d}: mean over folds (± fold std), in %",
 }
+MODES = ("entire", "partial", "lora", "frozen")  # grid columns: most trained first
 
 
-def run(results: str | Path, out: str | Path) -> list[Path]:
-    """Write the tables of every dataset under `results` that has a runs.csv."""
+@dataclass(frozen=True)
+class Selection:
+    """The tables to write; all empty: every table the results allow."""
+
+    datasets: list[str] = field(default_factory=list)
+    experiments: list[str] = field(default_factory=list)
+    efficiency: dict[str, list[str]] = field(default_factory=dict)
+    domain_shift: list[str] = field(default_factory=list)
+    name: str = "all"  # the domain-shift table's: domain_shift_<name>
+
+    def is_empty(self) -> bool:
+        return not (self.datasets or self.experiments or self.efficiency or self.domain_shift)
+
+
+def run(results: str | Path, out: str | Path, chosen: Selection | None = None) -> list[Path]:
     results, out = Path(results), Path(out)
-    datasets = sorted(p.parent for p in results.glob("*/runs.csv"))
-    if not datasets:
-        raise PtaptError(f"{results}: no <dataset>/runs.csv yet; run a summary target first")
-    runs = {directory: _read_runs(directory / "runs.csv") for directory in datasets}
+    chosen = found(results) if chosen is None or chosen.is_empty() else chosen
     written = []
-    for directory, dataset_runs in runs.items():
-        groups = _group_names(directory, sorted({r["fold"] for r in dataset_runs}))
-        for name, (rows, notes) in (
-            ("by_fold", by_fold(dataset_runs, groups)),
-            ("methods", by_method(dataset_runs)),
-        ):
-            stem = out / f"{directory.name}_{name}"
-            written += _write_table(stem, TITLES[name](directory.name), rows, notes)
-    for held_out, members in efficiency_series(runs).items():
-        rows, notes = data_efficiency(members)
-        title = f"Data efficiency on {held_out}, UA (%) by hours of labelled training audio"
-        written += _write_table(out / f"data_efficiency_{held_out}", title, rows, notes)
+    for name in chosen.datasets:
+        written += dataset_tables(results / name, out)
+    for name in chosen.experiments:
+        written += study_tables.experiment_tables(results / name, out)
+    for name, members in chosen.efficiency.items():
+        runs = {results / m: read_runs(results / m / "runs.csv") for m in members}
+        written += efficiency_table(name, [_efficiency_member(d, r) for d, r in runs.items()], out)
+    if chosen.domain_shift:
+        directories = [results / d for d in chosen.domain_shift]
+        written += study_tables.domain_shift_table(directories, out / f"domain_shift_{chosen.name}")
     return written
 
 
-def _write_table(stem: Path, title: str, rows: list[dict], notes: list[str]) -> list[Path]:
+def found(results: Path) -> Selection:
+    """Every table whose results exist under `results`."""
+    datasets = sorted(p.parent for p in results.glob("*/runs.csv"))
+    if not datasets:
+        raise PtaptError(f"{results}: no <dataset>/runs.csv yet; run a summary target first")
+    runs = {directory: read_runs(directory / "runs.csv") for directory in datasets}
+    series = efficiency_series(runs)
+    return Selection(
+        [d.name for d in datasets],
+        [d.name for d in datasets if any(d.glob("*/runs.csv"))],
+        {held: [m["dir"].name for m in members] for held, members in series.items()},
+        sorted(p.parent.name for p in results.glob("*/domain_shift.csv")),
+    )
+
+
+def dataset_tables(directory: Path, out: Path) -> list[Path]:
+    """`<dataset>_by_fold` and `<dataset>_methods` of a dataset's own runs."""
+    dataset_runs = read_runs(directory / "runs.csv")
+    groups = _group_names(directory, sorted({r["fold"] for r in dataset_runs}))
+    written = []
+    for name, (rows, notes) in (
+        ("by_fold", by_fold(dataset_runs, groups)),
+        ("methods", by_method(dataset_runs)),
+    ):
+        stem = out / f"{directory.name}_{name}"
+        written += write_table(stem, TITLES[name](directory.name), rows, notes)
+    return written
+
+
+def efficiency_table(name: str, members: list[dict], out: Path) -> list[Path]:
+    members = sorted(members, key=lambda m: m["hours"])
+    rows, notes = data_efficiency(members)
+    title = f"Data efficiency on {name}, UA (%) by hours of labelled training audio"
+    return write_table(out / f"data_efficiency_{name}", title, rows, notes)
+
+
+def write_table(stem: Path, title: str, rows: list[dict], notes: list[str]) -> list[Path]:
     write_csv(stem.with_suffix(".csv"), rows)
     write_text(stem.with_suffix(".md"), markdown(title, rows, notes))
     return [stem.with_suffix(".csv"), stem.with_suffix(".md")]
@@ -80,14 +131,25 @@ def efficiency_series(runs: dict[Path, list[dict]]) -> dict[str, list[dict]]:
         if len(folds) != 1 or not path.exists():
             continue
         fold = json.loads(path.read_text())
-        member = {"dir": directory, "runs": dataset_runs, "share": fold.get("train_share", 1.0)}
-        member["hours"] = _hours(directory / "manifest.tsv", fold["train"])
-        groups[(fold["held_out"], tuple(sorted(fold["test"])))].append(member)
+        groups[(fold["held_out"], tuple(sorted(fold["test"])))].append(
+            _efficiency_member(directory, dataset_runs)
+        )
     return {
-        held: sorted(members, key=lambda m: m["hours"])
+        held: members
         for (held, _), members in groups.items()
         if len(members) > 1 and min(m["share"] for m in members) < 1
     }
+
+
+def _efficiency_member(directory: Path, dataset_runs: list[dict]) -> dict:
+    """A dataset of a data-efficiency series: its runs, train share and labelled hours."""
+    folds = sorted({r["fold"] for r in dataset_runs})
+    if len(folds) != 1:
+        raise PtaptError(f"{directory}: a data-efficiency dataset runs one fold, not {folds}")
+    fold = json.loads((directory / "folds" / f"fold{folds[0]}.json").read_text())
+    member = {"dir": directory, "runs": dataset_runs, "share": fold.get("train_share", 1.0)}
+    member["hours"] = _hours(directory / "manifest.tsv", fold["train"])
+    return member
 
 
 def _hours(manifest: Path, ids: list[str]) -> float:
@@ -119,12 +181,13 @@ def data_efficiency(members: list[dict]) -> tuple[list[dict], list[str]]:
     return rows, notes
 
 
-def _read_runs(path: Path) -> list[dict]:
+def read_runs(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    numeric = ("ua", "wa", "f1", "eer")
+    numeric = ("ua", "wa", "f1", "eer", "trainable_parameters", "train_seconds")
+    rows = [{k: v for k, v in r.items() if v != ""} for r in rows]  # empty: not recorded
     return [
-        {**r, "fold": int(r["fold"]), **{k: float(r[k]) for k in numeric if r.get(k)}} for r in rows
+        {**r, "fold": int(r["fold"]), **{k: float(r[k]) for k in numeric if k in r}} for r in rows
     ]
 
 
@@ -143,7 +206,7 @@ def by_fold(runs: list[dict], groups: dict[int, str]) -> tuple[list[dict], list[
     for r in runs:
         per[(r["method"], r["fold"])].append(r["ua"])
     rows, notes = [], []
-    for method in _row_order(runs):
+    for method in row_order(runs):
         row = {"method": NAMES.get(method, method)}
         means = [np.mean(per[(method, f)]) if per[(method, f)] else None for f in groups]
         for name, value in zip(groups.values(), means, strict=True):
@@ -162,11 +225,11 @@ def by_fold(runs: list[dict], groups: dict[int, str]) -> tuple[list[dict], list[
 
 def by_method(runs: list[dict]) -> tuple[list[dict], list[str]]:
     rows, notes = [], []
-    for method in _row_order(runs):
+    for method in row_order(runs):
         mine = [r for r in runs if r["method"] == method]
         row = {"method": NAMES.get(method, method)}
         for figure, title in (("ua", "UA"), ("wa", "WA"), ("f1", "F1"), ("eer", "EER")):
-            row[title] = _mean_and_fold_std(mine, figure)
+            row[title] = mean_and_fold_std(mine, figure)
         if not mine:
             notes.append(f"{NAMES.get(method, method)}: no runs (add `{method}` to the methods)")
         elif row["EER"] == MISSING:
@@ -175,12 +238,12 @@ def by_method(runs: list[dict]) -> tuple[list[dict], list[str]]:
     return rows, notes
 
 
-def _row_order(runs: list[dict]) -> list[str]:
+def row_order(runs: list[dict]) -> list[str]:
     found = {r["method"] for r in runs}
     return [*methods(), *sorted(found - set(methods()))]
 
 
-def _mean_and_fold_std(runs: list[dict], figure: str) -> str:
+def mean_and_fold_std(runs: list[dict], figure: str) -> str:
     if not runs or any(figure not in r for r in runs):
         return MISSING
     per_fold = defaultdict(list)
@@ -200,3 +263,14 @@ def markdown(title: str, rows: list[dict], notes: list[str]) -> str:
     lines.append("|" + "---|" * len(columns))
     lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
     return "\n".join([*lines, "", *(f"- {note}" for note in notes)]) + "\n"
+
+
+def join(tables: list[str | Path], out: str | Path) -> None:
+    """Several markdown tables in one file, in the order given."""
+    parts = []
+    for path in tables:
+        try:
+            parts.append(Path(path).read_text())
+        except OSError as err:
+            raise PtaptError(f"{path}: cannot read the table ({err})") from None
+    write_text(out, "\n".join(parts))
