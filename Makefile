@@ -1,6 +1,7 @@
 # Two entry points, each self-sufficient on a fresh clone:
 #   make demo   create .venv, install, run the pipeline on the synthetic corpus
 #   make test   create .venv, install, run the test suite
+#   make demo-tables   every table of the paper on synthetic stand-ins (results/tables/demo.md)
 #   make test-slurm   the reduced demo through profiles/slurm on a local one-node SLURM cluster
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ CORES ?= 2
 # torch is pinned to the CPU build for every pip step, build isolation included.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: demo test test-slurm install lint clean
+.PHONY: demo demo-tables test test-slurm install lint clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +27,11 @@ DEMO_THREADS := stage1=1 stage2=1 tapt=1 ptapt=1 finetune=1
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --set-threads $(DEMO_THREADS)
 	@cat logs/demo/summarize.log
+
+demo-tables: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --set-threads $(DEMO_THREADS) \
+		results/tables/demo.md
+	@cat results/tables/demo.md
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
