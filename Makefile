@@ -29,8 +29,8 @@ demo: install
 	@cat logs/demo/summarize.log
 
 demo-tables: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --set-threads $(DEMO_THREADS) \
-		results/tables/demo.md
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake results/tables/demo.md --cores $(CORES) \
+		--set-threads $(DEMO_THREADS)
 	@cat results/tables/demo.md
 
 test: install

@@ -14,6 +14,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 # Rules run `python -m ptapt` from this checkout (Snakemake clears PYTHONPATH in conda
 # environments, so it is set here). Under --sdm conda, `python` is the environment's of envs/;
 # otherwise it is the interpreter running Snakemake, so the project's venv serves its rules even
@@ -41,5 +44,7 @@ rule all:
     default_target: True
     input:
         expand(
-            "results/{dataset}/ptapt_summary.csv", dataset=config["default_datasets"]
+            "results/{dataset}/{file}",
+            dataset=config["default_datasets"],
+            file=["ptapt_summary.csv", "plots/summary"],
         ),

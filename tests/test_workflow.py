@@ -4,6 +4,9 @@ import csv
 import json
 import subprocess
 import sys
+import zipfile
+from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,6 +14,10 @@ import pytest
 import yaml
 
 from conftest import REPO
+from ptapt.cli import main
+
+# The report's groups of figures (workflow/rules/common.smk).
+PLOT_SUBCATEGORIES = ["UA by fold", "confusion matrices", "fine-tuning curves", "stage 2 clusters"]
 
 TINY = {
     "default_datasets": ["mini"],
@@ -131,6 +138,7 @@ def test_changing_the_k_list_reruns_stage2_and_what_follows(built, cli_env):
         "finetune": 2,
         "check_leakage": 1,
         "summarize": 1,
+        "plots": 1,
         "all": 1,
     }
     assert "Params have changed" in run.stdout
@@ -138,7 +146,14 @@ def test_changing_the_k_list_reruns_stage2_and_what_follows(built, cli_env):
 
 def test_forcing_one_rule_or_one_file(built, cli_env):
     run = snakemake(built, cli_env, "-n", "-R", "tapt")
-    assert planned(run) == {"tapt": 2, "finetune": 2, "check_leakage": 1, "summarize": 1, "all": 1}
+    assert planned(run) == {
+        "tapt": 2,
+        "finetune": 2,
+        "check_leakage": 1,
+        "summarize": 1,
+        "plots": 1,
+        "all": 1,
+    }
     run = snakemake(built, cli_env, "-n", "-f", "results/mini/fold3/stage2/pseudo_labels.npz")
     assert planned(run) == {"stage2": 1}
 
@@ -227,6 +242,7 @@ def test_paper_scale_job_graph(tmp_path, tiny_corpus, cli_env):
         "logmel": 25,
         "check_leakage": 1,
         "summarize": 1,
+        "plots": 1,
         "all": 1,
     }
 
@@ -421,3 +437,40 @@ def test_domain_shift_scores_each_backbone_on_its_fold_s_test_audio(table_set):
     assert all(np.isfinite(float(r["loss"])) for r in rows)
     fold1 = {r["model"]: r["utterances"] for r in rows if r["fold"] == "1"}
     assert len(set(fold1.values())) == 1  # every backbone on the same test audio
+
+
+def test_report_holds_the_summary_and_every_kind_of_figure(built, cli_env):
+    run = snakemake(built, cli_env, "--report", "report.zip")
+    assert run.returncode == 0, run.stderr[-3000:]
+    with zipfile.ZipFile(built / "report.zip") as archive:
+        names = Counter(Path(n).name for n in archive.namelist())
+        page = next(archive.read(n) for n in archive.namelist() if n.endswith("report.html"))
+    for table in ("runs.csv", "ptapt_summary.csv", "significance.csv", "ua_by_fold.png"):
+        assert names[table] == 1, table
+    assert names["fold1_vft_seed0.png"] == 2  # its confusion matrix and its training curves
+    assert names["fold1_logmel_seed0.png"] == 1  # logmel trains no network: no curves
+    for figure in ("fold1_stage1.png", "fold1_stage3_tapt.png", "fold3_stage3_ptapt.png"):
+        assert names[figure] == 1, figure
+    assert names["fold1.png"] == names["fold3.png"] == 1  # stage 2's clusters
+    for subcategory in PLOT_SUBCATEGORIES:
+        assert subcategory.encode() in page
+
+
+def test_predict_repeats_a_run_s_test_predictions(built, capsys, monkeypatch):
+    """`ptapt predict` on a run's model and its fold's test files gives the probabilities the
+    run wrote to predictions.tsv."""
+    monkeypatch.chdir(built)  # manifest paths are relative to the working directory
+    run = Path("results/mini/fold3/tapt/seed0")
+    written = list(csv.DictReader(open(run / "predictions.tsv"), delimiter="\t"))
+    paths = {
+        r["utt_id"]: r["path"]
+        for r in csv.DictReader(open("results/mini/manifest.tsv"), delimiter="\t")
+    }
+    files = [paths[r["utt_id"]] for r in written]
+    assert main(["predict", "--model", str(run / "model"), "--format", "jsonl", *files]) == 0
+    predicted = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["path"] for p in predicted] == files
+    for mine, theirs in zip(predicted, written, strict=True):
+        assert mine["prediction"] == theirs["prediction"]
+        for label in ("neu", "hap", "ang", "sad"):
+            assert mine[f"p_{label}"] == pytest.approx(float(theirs[f"p_{label}"]), abs=1e-4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -196,6 +197,13 @@ def cmd_tables(args: argparse.Namespace) -> None:
         log.info("wrote %s", path)
 
 
+def cmd_plots(args: argparse.Namespace) -> None:
+    from ptapt import plots
+
+    written = plots.draw(args.results, args.out)
+    log.info("drew %d figure(s) into %s", len(written) // 2, args.out)
+
+
 def cmd_join_tables(args: argparse.Namespace) -> None:
     from ptapt.stages import tables
 
@@ -227,21 +235,50 @@ def cmd_domain_shift(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    import numpy as np
-
-    from ptapt.data.audio import load_audio
-    from ptapt.models.utterance_classifier import load_classifier
+    from ptapt import inference
 
     _threads(args.threads)
-    model = load_classifier(args.model)
-    labels = model.config.labels
-    print("\t".join(["path", "prediction", *(f"p_{lab}" for lab in labels)]))
-    for path in args.audio:
-        probs = model.probabilities([load_audio(path)])[0]
-        if not np.isfinite(probs).all():
-            raise PtaptError(f"{args.model}: non-finite probabilities for {path}; broken weights")
-        cells = [f"{p:.4f}" for p in probs]
-        print("\t".join([path, labels[int(probs.argmax())], *cells]), flush=True)
+    if (args.model is None) == (args.frames is None):
+        raise PtaptError("give --model (utterance labels) or --frames (per-frame posteriors)")
+    if args.frames:
+        return _predict_frames(args, inference)
+    model = inference.load_classifier(args.model, args.device)
+    paths = inference.audio_inputs(args.audio)
+    write = _row_writer(args.format, ["path", "prediction", *(f"p_{x}" for x in model.labels)])
+    for start in range(0, len(paths), PREDICT_CHUNK):  # bounded memory, output as it comes
+        for p in model.predict(paths[start : start + PREDICT_CHUNK], args.batch_size):
+            row = {"path": p.source, "prediction": p.label}
+            write(row | {f"p_{k}": v for k, v in p.probabilities.items()})
+
+
+PREDICT_CHUNK = 64  # files read, scored and printed at a time
+
+
+def _predict_frames(args: argparse.Namespace, inference) -> None:
+    posteriors = inference.FramePosteriors(args.frames, args.device)
+    write = _row_writer(
+        args.format, ["path", "start_s", "prediction", *(f"p_{x}" for x in posteriors.labels)]
+    )
+    for path in inference.audio_inputs(args.audio):
+        for frame, row in enumerate(posteriors(inference.waveform(path, 16000, path))):
+            cells = {"path": path, "start_s": f"{frame * posteriors.FRAME_SECONDS:.2f}"}
+            cells["prediction"] = posteriors.labels[int(row.argmax())]
+            write(cells | {f"p_{x}": float(v) for x, v in zip(posteriors.labels, row, strict=True)})
+
+
+def _row_writer(form: str, columns: list[str]):
+    """Print rows as TSV (header first, probabilities to 4 places) or JSON lines."""
+    if form == "tsv":
+        print("\t".join(columns), flush=True)
+
+    def write(row: dict) -> None:
+        if form == "jsonl":
+            print(json.dumps(row), flush=True)
+        else:
+            cells = [f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+            print("\t".join(cells), flush=True)
+
+    return write
 
 
 def cmd_check_leakage(args: argparse.Namespace) -> None:
@@ -393,6 +430,11 @@ def _result_commands(sub) -> None:
     p.add_argument("--name", default="all", help="the domain-shift table's: domain_shift_NAME")
     p.set_defaults(func=cmd_tables)
 
+    p = sub.add_parser("plots", help="figures (PNG + CSV) of a dataset's or experiment's runs")
+    p.add_argument("--results", required=True, help="results/{dataset}[/{experiment}] folder")
+    p.add_argument("--out", required=True, help="folder for the figures, one subfolder per kind")
+    p.set_defaults(func=cmd_plots)
+
     p = sub.add_parser("join-tables", help="markdown tables joined into one file")
     p.add_argument("--out", required=True)
     p.add_argument("tables", nargs="+", help=".md tables in the order wanted")
@@ -417,10 +459,20 @@ def _result_commands(sub) -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.set_defaults(func=cmd_domain_shift)
 
-    p = sub.add_parser("predict", help="classify audio files with a fine-tuned model (TSV)")
-    p.add_argument("--model", required=True, help="a stage-4 model/ directory")
+    p = sub.add_parser("predict", help="emotion of audio files: a label and every probability")
+    p.add_argument("--model", help="a stage-4 model/ directory: one row per file")
+    p.add_argument(
+        "--frames", help="instead, a stage-1 directory: its emotion posterior every 20 ms"
+    )
+    p.add_argument("--format", choices=["tsv", "jsonl"], default="tsv")
+    p.add_argument("--batch-size", type=int, default=8, help="files scored together")
+    p.add_argument("--device", default="auto", help="auto (GPU if any), cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("audio", nargs="+", help="audio files (any rate and channel count)")
+    p.add_argument(
+        "audio",
+        nargs="+",
+        help="audio files (any rate and channel count), directories, @list.txt, or - (stdin)",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("check-leakage", help="fail if a training artifact saw its fold's test ids")

@@ -309,6 +309,22 @@ def get_backbone_label(wildcards):
     return spec["source"] or spec["preset"]
 
 
+# Figures of the plots job: kind -> the report's subcategory, in the order a reader wants them.
+PLOT_KINDS = {
+    "summary": "2 UA by fold",
+    "confusion": "3 confusion matrices",
+    "curves": "4 fine-tuning curves",
+    "pretraining": "5 stage 1 and 3 curves",
+    "clusters": "6 stage 2 clusters",
+}
+
+
+def report_category(wildcards):
+    """A dataset's own results, or its experiment's, as one group of the report."""
+    experiment = wildcards.get("experiment", "").rstrip("/")
+    return f"{wildcards.dataset} / {experiment}" if experiment else wildcards.dataset
+
+
 # Tables (rules in tables.smk).
 
 # Only configured set names: a set's file must not look like a dataset's table.
@@ -317,6 +333,15 @@ TABLE_SETS = "|".join(map(re.escape, config["tables"])) or "(?!)"
 
 def table_files(stems, ext="md"):
     return [f"results/tables/{stem}.{ext}" for stem in stems]
+
+
+def reported_tables(stems):
+    """The tables' CSVs, marked for the report (it shows a CSV as a table)."""
+    paths = table_files(stems, "csv")
+    return [report(p, caption=TABLE_CAPTION, category="tables") for p in paths]
+
+
+TABLE_CAPTION = "../report/tables.rst"
 
 
 def table_set(name):

@@ -14,6 +14,8 @@ rule synth_corpus:
     conda:
         get_software_env
     threads: 2
+    message:
+        "synthetic {wildcards.layout} corpus ({wildcards.preset}, seed {wildcards.seed})"
     shell:
         "python -m ptapt synth-corpus --out {output} --preset {wildcards.preset}"
         " --layout {wildcards.layout} --seed {wildcards.seed} --jobs {threads} > {log} 2>&1"
@@ -31,6 +33,8 @@ rule manifest:
     params:
         source=get_manifest_source,
         labels=get_label_options,
+    message:
+        "manifest of {wildcards.dataset}"
     shell:
         "python -m ptapt {params.source} --out {output} {params.labels} > {log} 2>&1"
 
@@ -47,6 +51,8 @@ rule folds:
     params:
         split=get_split_config,
         out_dir=get_output_dir,
+    message:
+        "fold {wildcards.fold} of {wildcards.dataset}"
     shell:
         "python -m ptapt folds --manifest {input} --out-dir {params.out_dir} --fold {wildcards.fold}"
         " --split {params.split:q} > {log} 2>&1"

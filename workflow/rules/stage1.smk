@@ -25,6 +25,8 @@ rule stage1:
         labels=get_labels,
         out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/fold{fold}/stage1",
+    message:
+        "stage 1, frame emotion model: {wildcards.dataset} fold {wildcards.fold}"
     shell:
         "python -m ptapt stage1 --manifest {input.manifest} --fold {input.fold}"
         " --config {params.stage:q} --backbone {params.backbone:q} --labels {params.labels}"

@@ -19,6 +19,8 @@ rule stage2:
         stage=get_stage_config("stage2"),
         stage1_dir=lambda wildcards, input: os.path.dirname(input.model),
         out_dir=get_output_dir,
+    message:
+        "stage 2, k-means pseudo-labels: {wildcards.dataset} fold {wildcards.fold}"
     shell:
         "python -m ptapt stage2 --manifest {input.manifest} --fold {input.fold}"
         " --stage1 {params.stage1_dir} --config {params.stage:q}"

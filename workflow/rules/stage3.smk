@@ -19,6 +19,8 @@ rule synth_generic_corpus:
     conda:
         get_software_env
     threads: 2
+    message:
+        "synthetic read speech for the demo backbone"
     shell:
         "python -m ptapt synth-corpus --out {output} --preset generic --seed 0 --jobs {threads}"
         " > {log} 2>&1"
@@ -43,6 +45,8 @@ rule pretrain_backbone:
         backbone=lambda wildcards: json.dumps({"preset": wildcards.preset}),
         out_dir=get_output_dir,
         work_dir="checkpoints/backbones/{recipe}/{preset}",
+    message:
+        "pretraining backbone {wildcards.preset} of recipe {wildcards.recipe} from scratch"
     shell:
         "python -m ptapt stage3 --method tapt --audio-dir {input} --backbone {params.backbone:q}"
         " --keep-pretraining-head --config {params.stage:q} --out-dir {params.out_dir}"
@@ -71,6 +75,8 @@ rule tapt:
         backbone=get_initial_backbone,
         out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/{experiment}fold{fold}/tapt",
+    message:
+        "stage 3, TAPT: {wildcards.dataset} {wildcards.experiment}fold {wildcards.fold}"
     shell:
         "python -m ptapt stage3 --method tapt --manifest {input.manifest} --fold {input.fold}"
         " --backbone {params.backbone:q} --keep-pretraining-head --config {params.stage:q}"
@@ -101,6 +107,8 @@ rule ptapt:
         backbone=get_initial_backbone,
         out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/{experiment}fold{fold}/ptapt",
+    message:
+        "stage 3, P-TAPT: {wildcards.dataset} {wildcards.experiment}fold {wildcards.fold}"
     shell:
         "python -m ptapt stage3 --method ptapt --manifest {input.manifest} --fold {input.fold}"
         " --pseudo-labels {input.labels} --backbone {params.backbone:q}"

@@ -39,6 +39,8 @@ rule finetune:
         labels=get_labels,
         out_dir=get_output_dir,
         work_dir="checkpoints/{dataset}/{experiment}fold{fold}/{method}/seed{seed}",
+    message:
+        "stage 4, {wildcards.method}: {wildcards.dataset} {wildcards.experiment}fold {wildcards.fold} seed {wildcards.seed}"
     shell:
         "python -m ptapt finetune --manifest {input.manifest} --fold {input.fold}"
         " --backbone {params.backbone:q} --method {wildcards.method} --seed {wildcards.seed}"
@@ -66,6 +68,8 @@ rule logmel:
         stage=get_stage_config("logmel"),
         labels=get_labels,
         out_dir=get_output_dir,
+    message:
+        "log-mel baseline: {wildcards.dataset} fold {wildcards.fold} seed {wildcards.seed}"
     shell:
         "python -m ptapt logmel --manifest {input.manifest} --fold {input.fold}"
         " --seed {wildcards.seed} --config {params.stage:q} --labels {params.labels}"

@@ -23,7 +23,7 @@ rule dataset_tables:
         "results/{dataset}/runs.csv",
     output:
         table_files(["{dataset}_by_fold", "{dataset}_methods"], "md"),
-        table_files(["{dataset}_by_fold", "{dataset}_methods"], "csv"),
+        reported_tables(["{dataset}_by_fold", "{dataset}_methods"]),
     log:
         "logs/tables/{dataset}.log",
     localrule: True
@@ -38,7 +38,7 @@ rule experiment_tables:
         get_experiment_runs,
     output:
         table_files(["{dataset}_experiments"], "md"),
-        table_files(["{dataset}_experiments"], "csv"),
+        reported_tables(["{dataset}_experiments"]),
     log:
         "logs/tables/{dataset}_experiments.log",
     localrule: True
@@ -55,7 +55,13 @@ rule data_efficiency_table:
         ),
     output:
         table_files(["data_efficiency_{study}"], "md"),
-        table_files(["data_efficiency_{study}"], "csv"),
+        reported_tables(["data_efficiency_{study}"]),
+        report(
+            "results/tables/data_efficiency_{study}_curve.png",
+            caption="../report/efficiency.rst",
+            category="tables",
+        ),
+        "results/tables/data_efficiency_{study}_curve.csv",
     log:
         "logs/tables/data_efficiency_{study}.log",
     localrule: True
@@ -76,6 +82,8 @@ rule synth_reference_corpus:
     conda:
         get_software_env
     threads: 2
+    message:
+        "synthetic reference read speech"
     shell:
         "python -m ptapt synth-corpus --out {output} --preset generic --seed 1 --jobs {threads}"
         " > {log} 2>&1"
@@ -104,6 +112,8 @@ rule domain_shift:
         initial=get_initial_backbone,
         models=get_shift_models,
         stage=get_stage_config("tapt"),
+    message:
+        "domain shift (pretraining loss) on {wildcards.dataset}"
     shell:
         "python -m ptapt domain-shift --dataset {wildcards.dataset} --manifest {input.manifest}"
         " --initial {params.initial:q} --reference {input.reference} --folds {input.folds}"
@@ -119,7 +129,7 @@ rule domain_shift_table:
         ),
     output:
         table_files(["domain_shift_{set}"], "md"),
-        table_files(["domain_shift_{set}"], "csv"),
+        reported_tables(["domain_shift_{set}"]),
     log:
         "logs/tables/domain_shift_{set}.log",
     wildcard_constraints:

@@ -11,6 +11,7 @@ Every draw depends only on (seed, step) or (seed, epoch), so a resumed run sees 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +105,7 @@ class BucketBatches:
     ratio: float = 1.1  # longest / shortest length within a bucket
     seed: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
+    _ends: list[int] = field(default_factory=list, repr=False)  # steps done after each epoch
 
     def epoch(self, epoch: int) -> list[np.ndarray]:
         if epoch not in self._cache:
@@ -132,9 +134,11 @@ class BucketBatches:
         return batches
 
     def batch(self, step: int) -> np.ndarray:
-        """Utterance indices of global step `step` (epochs follow one another)."""
-        epoch = 0
-        while step >= len(self.epoch(epoch)):
-            step -= len(self.epoch(epoch))
-            epoch += 1
-        return self.epoch(epoch)[step]
+        """Utterance indices of global step `step` (epochs follow one another). Epoch sizes
+        vary with the packing, so each epoch's end is recorded once: a step is found by
+        bisection, and only the epoch it falls in is kept in memory."""
+        while not self._ends or step >= self._ends[-1]:
+            done = self._ends[-1] if self._ends else 0
+            self._ends.append(done + len(self.epoch(len(self._ends))))
+        epoch = bisect.bisect_right(self._ends, step)
+        return self.epoch(epoch)[step - (self._ends[epoch - 1] if epoch else 0)]

@@ -16,7 +16,6 @@ Fine-tuning modes:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from ptapt.atomic import atomic_path, write_json
 from ptapt.data.batching import collate
 from ptapt.errors import PtaptError
 from ptapt.models.backbone import BackboneSpec, conv_layout, load_backbone, save_backbone
+from ptapt.models.masking import uses_attention_mask
 from ptapt.models.strict import check_keys, read_weights
 
 MODES = ("partial", "entire", "frozen", "lora")
@@ -107,19 +107,25 @@ class UtteranceClassifier(nn.Module):
         return self.head(F.relu(pooled))
 
     @torch.no_grad()
-    def probabilities(self, waves: Iterable[np.ndarray]) -> np.ndarray:
-        """Class probabilities (N, C), one full utterance at a time (no padding, so a
-        prediction never depends on its batch); the model's training mode is restored."""
+    def probabilities(self, waves: list[np.ndarray], batch_size: int = 1) -> np.ndarray:
+        """Class probabilities (N, C) in the order given, longest first in batches. A
+        group-norm encoder (wav2vec2-base) takes no attention mask, so padding would change
+        its outputs: it scores one utterance at a time, and a prediction never depends on its
+        batch. The model's training mode is restored."""
         was_training = self.training
         self.eval()
         device = self.head.weight.device
-        layout = conv_layout(self.backbone.config)
-        rows = [
-            F.softmax(self(collate([wave], layout, False, device)).float(), dim=-1)[0].cpu()
-            for wave in waves
-        ]
+        config = self.backbone.config
+        batch_size = batch_size if uses_attention_mask(config) else 1
+        order = sorted(range(len(waves)), key=lambda i: -len(waves[i]))
+        out = np.zeros((len(waves), len(self.config.labels)), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            mask = len(chosen) > 1  # one utterance has no padding to mask
+            batch = collate([waves[i] for i in chosen], conv_layout(config), mask, device)
+            out[chosen] = F.softmax(self(batch).float(), dim=-1).cpu().numpy()
         self.train(was_training)
-        return torch.stack(rows).numpy() if rows else np.zeros((0, len(self.config.labels)))
+        return out
 
     def plain_backbone(self) -> PreTrainedModel:
         """The backbone with any LoRA adapters merged in."""

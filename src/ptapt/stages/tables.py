@@ -109,10 +109,20 @@ def dataset_tables(directory: Path, out: Path) -> list[Path]:
 
 
 def efficiency_table(name: str, members: list[dict], out: Path) -> list[Path]:
+    """The table, and its figure (UA against hours) as data_efficiency_<name>_curve.png."""
+    from ptapt import plots  # matplotlib only where a figure is drawn
+
     members = sorted(members, key=lambda m: m["hours"])
     rows, notes = data_efficiency(members)
     title = f"Data efficiency on {name}, UA (%) by hours of labelled training audio"
-    return write_table(out / f"data_efficiency_{name}", title, rows, notes)
+    points = [
+        {"method": NAMES[method], "hours": m["hours"], "ua": np.mean(ua)}
+        for method in ("vft", "tapt", "ptapt")
+        for m in members
+        if (ua := [r["ua"] for r in m["runs"] if r["method"] == method])
+    ]
+    figure = plots.efficiency(points, out / f"data_efficiency_{name}_curve")
+    return write_table(out / f"data_efficiency_{name}", title, rows, notes) + figure
 
 
 def write_table(stem: Path, title: str, rows: list[dict], notes: list[str]) -> list[Path]:
