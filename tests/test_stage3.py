@@ -299,3 +299,17 @@ def test_pretraining_loss_repeats_exactly_and_moves_with_continued_pretraining(p
     assert whose == "initial"
     assert torch.equal(continued.quantizer.codevectors, start.quantizer.codevectors)
     assert domain_shift.pretraining_loss(continued, waves, TAPT, cpu)["loss"] != first["loss"]
+
+
+def test_a_directory_of_audio_includes_flac_as_librispeech_ships_it(tmp_path):
+    """The reference read speech of the domain-shift table (LibriSpeech test-clean is FLAC)."""
+    import soundfile as sf
+
+    (tmp_path / "1089/134686").mkdir(parents=True)
+    sf.write(tmp_path / "1089/134686/1089-134686-0000.flac", np.zeros(8000), 16000)
+    sf.write(tmp_path / "b.wav", np.zeros(4000), 16000)
+    (tmp_path / "._b.wav").write_bytes(b"\x00\x05\x16\x07")  # macOS metadata, not audio
+    (tmp_path / "1089/134686/1089-134686.trans.txt").write_text("1089-134686-0000 HE HOPED\n")
+    audio = stage3.directory_audio(str(tmp_path))
+    assert audio.ids == ["1089/134686/1089-134686-0000", "b"]
+    assert [len(w) for w in audio.waves] == [8000, 4000]

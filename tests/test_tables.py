@@ -80,3 +80,17 @@ def test_data_efficiency_table_has_hours_and_the_ratio_row(tmp_path):
     assert "| V-FT | 50.0 | 60.0 |" in text and "| P-TAPT | 54.0 | 65.0 |" in text
     # (51 - 50) / (54 - 50) = 25 %; (64 - 60) / (65 - 60) = 80 %
     assert "| Ratio (%) | 25.0 | 80.0 |" in text
+
+
+def test_no_ratio_where_ptapt_does_not_beat_vft(tmp_path):
+    """Two losses over V-FT would give a positive ratio that means nothing: a dash, a note."""
+    results = tmp_path / "results"
+    _efficiency_dataset(
+        results, "full", 1.0, ["a", "b", "c", "d"], {"vft": 60, "tapt": 59, "ptapt": 56}
+    )
+    _efficiency_dataset(results, "half", 0.5, ["a", "c"], {"vft": 50, "tapt": 51, "ptapt": 54})
+    assert main(["tables", "--results", str(results), "--out", str(tmp_path / "t")]) == 0
+    text = (tmp_path / "t/data_efficiency_Session5.md").read_text().splitlines()
+    assert "| Ratio (%) | 25.0 | — |" in text
+    assert "- no ratio where P-TAPT does not beat V-FT: 1.00 h (1)" in text
+    assert (tmp_path / "t/data_efficiency_Session5_curve.png").stat().st_size > 0

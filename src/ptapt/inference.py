@@ -23,11 +23,10 @@ import soxr
 import torch
 import torch.nn.functional as F
 
-from ptapt.data.audio import MIN_SECONDS, SAMPLE_RATE, load_audio
+from ptapt.corpora.base import audio_files
+from ptapt.data.audio import AUDIO_SUFFIXES, MIN_SECONDS, SAMPLE_RATE, load_audio
 from ptapt.errors import PtaptError
 from ptapt.training.loop import pick_device
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")  # what libsndfile reads
 
 
 @dataclass(frozen=True)
@@ -103,11 +102,7 @@ def audio_inputs(arguments: Iterable[str]) -> list[str]:
         elif argument.startswith("@"):
             paths += list_file(argument[1:])
         elif Path(argument).is_dir():
-            found = sorted(
-                str(p)
-                for p in Path(argument).rglob("*")
-                if p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith("._")
-            )
+            found = [str(p) for p in audio_files(Path(argument), AUDIO_SUFFIXES)]
             if not found:
                 raise PtaptError(f"{argument}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
             paths += found

@@ -71,12 +71,13 @@ def require_dir(root: Path, layout: str) -> Path:
     return root
 
 
-def audio_files(root: Path) -> list[Path]:
-    """Every .wav below `root` (any case), without macOS `._*` AppleDouble files."""
+def audio_files(root: Path, suffixes: tuple[str, ...] = (".wav",)) -> list[Path]:
+    """Every file below `root` with one of `suffixes` (any case), without macOS `._*`
+    AppleDouble files, in path order."""
     return sorted(
         p
-        for p in root.rglob("*")
-        if p.suffix.lower() == ".wav" and not p.name.startswith("._") and p.is_file()
+        for p in Path(root).rglob("*")
+        if p.suffix.lower() in suffixes and not p.name.startswith("._") and p.is_file()
     )
 
 

@@ -18,6 +18,8 @@ from ptapt.errors import PtaptError
 from ptapt.progress import progress
 
 SAMPLE_RATE = 16000
+# Files taken from a directory of audio (libsndfile reads them; LibriSpeech ships FLAC).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 # Shortest clip used. Every model here needs a few frames (wav2vec 1.0's encoder sees 465
 # samples, wav2vec 2.0's 400); no emotion is heard in less. tests/test_faults.py checks the

@@ -19,7 +19,8 @@ import numpy as np
 from torch import nn
 
 from ptapt.config import PretrainConfig, PtaptConfig, TaptConfig
-from ptapt.data.audio import SAMPLE_RATE, load_many, load_rows
+from ptapt.corpora.base import audio_files
+from ptapt.data.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_many, load_rows
 from ptapt.data.batching import BucketBatches, collate, random_crops
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import read_manifest, select
@@ -63,9 +64,10 @@ def fold_audio(manifest: str, fold_file: str, unlabelled: bool = False) -> Audio
 
 
 def directory_audio(root: str) -> Audio:
-    paths = sorted(p for p in Path(root).rglob("*.wav") if not p.name.startswith("._"))
+    """Every audio file under `root` (macOS `._*` files aside), in path order."""
+    paths = audio_files(Path(root), AUDIO_SUFFIXES)
     if not paths:
-        raise PtaptError(f"{root}: no .wav files")
+        raise PtaptError(f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
     ids = [str(p.relative_to(root).with_suffix("")) for p in paths]
     return Audio(ids, load_many([str(p) for p in paths]))
 

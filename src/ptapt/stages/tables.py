@@ -178,15 +178,18 @@ def data_efficiency(members: list[dict]) -> tuple[list[dict], list[str]]:
         rows.append({"method": NAMES[method], **{c: _cell(v) for c, v in cells.items()}})
         if None in cells.values():
             notes.append(f"{NAMES[method]}: no runs in some columns")
-    ratio = {"method": "Ratio (%)"}
+    ratio, no_gain = {"method": "Ratio (%)"}, []
     for column in columns:
         vft, tapt, ptapt = (ua.get((m, column)) for m in ("vft", "tapt", "ptapt"))
-        gain = np.mean(ptapt) - np.mean(vft) if vft and ptapt else 0.0
-        ratio[column] = _cell(
-            100 * (np.mean(tapt) - np.mean(vft)) / gain if tapt and gain else None
-        )
+        gain = np.mean(ptapt) - np.mean(vft) if vft and ptapt else None
+        if gain is not None and gain <= 0:
+            no_gain.append(column)  # the ratio compares gains over V-FT: none to compare
+        usable = tapt and gain is not None and gain > 0
+        ratio[column] = _cell(100 * (np.mean(tapt) - np.mean(vft)) / gain if usable else None)
     rows.append(ratio)
     notes.append("ratio: 100 (TAPT - V-FT) / (P-TAPT - V-FT); below 100, P-TAPT gains more")
+    if no_gain:
+        notes.append(f"no ratio where P-TAPT does not beat V-FT: {', '.join(no_gain)}")
     notes.append("datasets: " + ", ".join(m["dir"].name for m in members))
     return rows, notes
 
