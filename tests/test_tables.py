@@ -68,14 +68,18 @@ def _efficiency_dataset(results, name, share, train, ua):
     write_manifest(rows, results / name / "manifest.tsv")
 
 
-def test_data_efficiency_table_has_hours_and_the_ratio_row(tmp_path):
+def _two_shares(tmp_path, full_ua: dict) -> list[str]:
+    """The data-efficiency table of a full and a half share (half: V-FT 50, TAPT 51,
+    P-TAPT 54), as lines."""
     results = tmp_path / "results"
-    _efficiency_dataset(
-        results, "full", 1.0, ["a", "b", "c", "d"], {"vft": 60, "tapt": 64, "ptapt": 65}
-    )
+    _efficiency_dataset(results, "full", 1.0, ["a", "b", "c", "d"], full_ua)
     _efficiency_dataset(results, "half", 0.5, ["a", "c"], {"vft": 50, "tapt": 51, "ptapt": 54})
     assert main(["tables", "--results", str(results), "--out", str(tmp_path / "t")]) == 0
-    text = (tmp_path / "t/data_efficiency_Session5.md").read_text().splitlines()
+    return (tmp_path / "t/data_efficiency_Session5.md").read_text().splitlines()
+
+
+def test_data_efficiency_table_has_hours_and_the_ratio_row(tmp_path):
+    text = _two_shares(tmp_path, {"vft": 60, "tapt": 64, "ptapt": 65})
     assert text[2] == "| method | 0.50 h (0.5) | 1.00 h (1) |"
     assert "| V-FT | 50.0 | 60.0 |" in text and "| P-TAPT | 54.0 | 65.0 |" in text
     # (51 - 50) / (54 - 50) = 25 %; (64 - 60) / (65 - 60) = 80 %
@@ -84,13 +88,7 @@ def test_data_efficiency_table_has_hours_and_the_ratio_row(tmp_path):
 
 def test_no_ratio_where_ptapt_does_not_beat_vft(tmp_path):
     """Two losses over V-FT would give a positive ratio that means nothing: a dash, a note."""
-    results = tmp_path / "results"
-    _efficiency_dataset(
-        results, "full", 1.0, ["a", "b", "c", "d"], {"vft": 60, "tapt": 59, "ptapt": 56}
-    )
-    _efficiency_dataset(results, "half", 0.5, ["a", "c"], {"vft": 50, "tapt": 51, "ptapt": 54})
-    assert main(["tables", "--results", str(results), "--out", str(tmp_path / "t")]) == 0
-    text = (tmp_path / "t/data_efficiency_Session5.md").read_text().splitlines()
+    text = _two_shares(tmp_path, {"vft": 60, "tapt": 59, "ptapt": 56})
     assert "| Ratio (%) | 25.0 | — |" in text
     assert "- no ratio where P-TAPT does not beat V-FT: 1.00 h (1)" in text
     assert (tmp_path / "t/data_efficiency_Session5_curve.png").stat().st_size > 0
