@@ -31,10 +31,14 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, None for float32. auto: bf16 on a GPU that has it, else fp16 (with
+    loss scaling); float32 on a CPU, where bf16 is asked for by name."""
     if setting == "off" or (setting == "auto" and device.type != "cuda"):
         return None
-    if device.type != "cuda":
-        raise PtaptError(f"amp {setting!r} needs a GPU; use 'auto' or 'off' on {device}")
+    if setting == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if setting == "fp16" and device.type != "cuda":
+        raise PtaptError(f"amp 'fp16' needs a GPU (loss scaling); use 'bf16' or 'off' on {device}")
     return torch.bfloat16 if setting == "bf16" else torch.float16
 
 
