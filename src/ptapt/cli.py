@@ -255,12 +255,14 @@ PREDICT_CHUNK = 64  # files read, scored and printed at a time
 
 
 def _predict_frames(args: argparse.Namespace, inference) -> None:
+    from ptapt.data.audio import load_audio
+
     posteriors = inference.FramePosteriors(args.frames, args.device)
     write = _row_writer(
         args.format, ["path", "start_s", "prediction", *(f"p_{x}" for x in posteriors.labels)]
     )
     for path in inference.audio_inputs(args.audio):
-        for frame, row in enumerate(posteriors(inference.waveform(path, 16000, path))):
+        for frame, row in enumerate(posteriors(load_audio(path))):
             cells = {"path": path, "start_s": f"{frame * posteriors.FRAME_SECONDS:.2f}"}
             cells["prediction"] = posteriors.labels[int(row.argmax())]
             write(cells | {f"p_{x}": float(v) for x, v in zip(posteriors.labels, row, strict=True)})

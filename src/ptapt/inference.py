@@ -40,7 +40,7 @@ class Classifier:
     """A fine-tuned utterance classifier (stage 4's model/ directory) on a device."""
 
     def __init__(self, model, device: torch.device):
-        self.model, self.device = model.to(device).eval(), device
+        self.model = model.to(device).eval()
 
     @property
     def labels(self) -> list[str]:

@@ -47,14 +47,15 @@ def draw(results: str | Path, out: str | Path) -> list[Path]:
     for kind in KINDS:
         (out / kind).mkdir(parents=True, exist_ok=True)
     written = []
-    runs = sorted(results.glob("fold*/*/seed*/metrics.json"))
+    paths = sorted(results.glob("fold*/*/seed*/metrics.json"))
+    runs = {path: json.loads(path.read_text()) for path in paths}  # each read once
     if runs:
-        written += summary(runs, out / "summary" / "ua_by_fold")
-    for metrics in runs:
-        name = "_".join(metrics.parent.relative_to(results).parts)
+        written += summary(list(runs.values()), out / "summary" / "ua_by_fold")
+    for path, metrics in runs.items():
+        name = "_".join(path.parent.relative_to(results).parts)
         written += confusion(metrics, out / "confusion" / name)
-        if (metrics.parent / "curve.csv").exists():  # logmel has no training curve
-            written += curves(metrics.parent / "curve.csv", name, out / "curves" / name)
+        if (path.parent / "curve.csv").exists():  # logmel has no training curve
+            written += curves(path.parent / "curve.csv", name, out / "curves" / name)
     for curve in sorted(
         [*results.glob("fold*/stage1/curve.csv"), *results.glob("fold*/stage3/*/curve.csv")]
     ):
@@ -75,10 +76,10 @@ def save(figure, stem: Path, rows: list[dict]) -> list[Path]:
     return [stem.with_suffix(".png"), stem.with_suffix(".csv")]
 
 
-def summary(metrics_files: list[Path], stem: Path) -> list[Path]:
+def summary(runs: list[dict], stem: Path) -> list[Path]:
+    """UA per method and fold of the runs' metrics.json contents."""
     ua, classes = defaultdict(list), set()
-    for path in metrics_files:
-        m = json.loads(path.read_text())
+    for m in runs:
         ua[(m["method"], int(m["fold"]))].append(100 * m["ua"])
         classes.add(len(m["labels"]))
     order = [m for m in methods() if any(k[0] == m for k in ua)]
@@ -107,8 +108,8 @@ def summary(metrics_files: list[Path], stem: Path) -> list[Path]:
     return save(figure, stem, rows)
 
 
-def confusion(metrics_path: Path, stem: Path) -> list[Path]:
-    m = json.loads(metrics_path.read_text())
+def confusion(m: dict, stem: Path) -> list[Path]:
+    """One run's confusion matrix from its metrics.json contents."""
     labels, counts = m["labels"], np.array(m["confusion"], dtype=float)
     shares = 100 * counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     figure, axes = plt.subplots(1, 2, figsize=(4 + 0.9 * len(labels), 0.45 * len(labels) + 2))

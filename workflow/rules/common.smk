@@ -387,25 +387,27 @@ def get_reference_audio(wildcards):
     return config["reference_audio"] or "resources/generic_reference"
 
 
-def get_shift_models(wildcards):
-    """--fold-model arguments: each fold's TAPT and P-TAPT backbone of the dataset's recipe."""
+def shift_models(wildcards):
+    """(fold, method) of each fold's TAPT and P-TAPT backbone of the dataset's recipe."""
     cfg = dataset_config(wildcards.dataset)
+    methods = [m for m in ("tapt", "ptapt") if m in cfg["methods"]]
+    return [(fold, method) for fold in cfg["folds"] for method in methods]
+
+
+def get_shift_models(wildcards):
+    """--fold-model arguments of the domain_shift job."""
+    d = wildcards.dataset
     return " ".join(
-        f"--fold-model results/{wildcards.dataset}/folds/fold{fold}.json {method}"
-        f" results/{wildcards.dataset}/fold{fold}/stage3/{method}"
-        for fold in cfg["folds"]
-        for method in ("tapt", "ptapt")
-        if method in cfg["methods"]
+        f"--fold-model results/{d}/folds/fold{f}.json {m} results/{d}/fold{f}/stage3/{m}"
+        for f, m in shift_models(wildcards)
     )
 
 
 def get_shift_model_files(wildcards):
-    cfg = dataset_config(wildcards.dataset)
+    d = wildcards.dataset
     return [
-        f"results/{wildcards.dataset}/fold{fold}/stage3/{method}/model.safetensors"
-        for fold in cfg["folds"]
-        for method in ("tapt", "ptapt")
-        if method in cfg["methods"]
+        f"results/{d}/fold{f}/stage3/{m}/model.safetensors"
+        for f, m in shift_models(wildcards)
     ]
 
 

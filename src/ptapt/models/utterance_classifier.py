@@ -116,13 +116,14 @@ class UtteranceClassifier(nn.Module):
         self.eval()
         device = self.head.weight.device
         config = self.backbone.config
+        layout = conv_layout(config)
         batch_size = batch_size if uses_attention_mask(config) else 1
         order = sorted(range(len(waves)), key=lambda i: -len(waves[i]))
         out = np.zeros((len(waves), len(self.config.labels)), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
             mask = len(chosen) > 1  # one utterance has no padding to mask
-            batch = collate([waves[i] for i in chosen], conv_layout(config), mask, device)
+            batch = collate([waves[i] for i in chosen], layout, mask, device)
             out[chosen] = F.softmax(self(batch).float(), dim=-1).cpu().numpy()
         self.train(was_training)
         return out

@@ -68,10 +68,12 @@ def run(
 
     initial_row = {"model": "initial", "fold": "", "quantizer": "own"}
     score(start, "reference", directory_audio(reference).waves, **initial_row)
-    score(start, "all", load_rows(rows, "loading the dataset's audio"), **initial_row)
+    waves = load_rows(rows, "loading the dataset's audio")
+    audio = dict(zip([r.utt_id for r in rows], waves, strict=True))
+    score(start, "all", list(audio.values()), **initial_row)
     for fold_file in fold_files:
         fold = read_fold(fold_file)
-        test = load_rows(select(rows, fold.test, fold_file), f"loading fold {fold.fold} test audio")
+        test = [audio[r.utt_id] for r in select(rows, fold.test, fold_file)]  # loaded once
         score(start, "test", test, model="initial", fold=fold.fold, quantizer="own")
         for entry in (m for m in fold_models if m.fold_file == fold_file):
             model, whose = continued(entry.directory, start)

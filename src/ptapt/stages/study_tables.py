@@ -30,7 +30,7 @@ def experiment_tables(directory: Path, out: Path) -> list[Path]:
     for path in sorted(directory.glob("*/runs.csv")):
         runs[path.parent.name] = tables.read_runs(path)
     rows = experiment_rows(runs)
-    grid_rows, grid_notes = grid(rows)
+    grid_rows, grid_notes = grid(runs)
     stem = out / f"{directory.name}_experiments"
     write_csv(stem.with_suffix(".csv"), rows)
     title = f"Experiments on {directory.name}: mean over folds (± fold std), in %"
@@ -72,13 +72,15 @@ def _mean_cell(runs: list[dict], key: str, form: str) -> str:
     return form.format(np.mean(values)) if len(values) == len(runs) else tables.MISSING
 
 
-def grid(rows: list[dict]) -> tuple[list[dict], list[str]]:
+def grid(runs: dict[str, list[dict]]) -> tuple[list[dict], list[str]]:
     """UA / WA of V-FT by backbone (rows) and mode (columns), when there are at least two of
     each; the first experiment of a cell counts."""
     cells = {}
-    for row in rows:
-        if row["method"] == "vft":
-            cells.setdefault((row["backbone"], row["mode"]), row)
+    for experiment_runs in runs.values():
+        vft = [r for r in experiment_runs if r["method"] == "vft"]
+        if vft:
+            key = (vft[0].get("backbone") or tables.MISSING, vft[0].get("mode") or tables.MISSING)
+            cells.setdefault(key, vft)
     backbones = list(dict.fromkeys(b for b, _ in cells))
     modes = [m for m in tables.MODES if any(m == mode for _, mode in cells)]
     if len(backbones) < 2 or len(modes) < 2:
@@ -87,14 +89,14 @@ def grid(rows: list[dict]) -> tuple[list[dict], list[str]]:
     for backbone in backbones:
         line = {"backbone": backbone}
         for mode in modes:
-            row = cells.get((backbone, mode))
-            line[mode] = f"{_mean(row['UA'])} / {_mean(row['WA'])}" if row else tables.MISSING
+            vft = cells.get((backbone, mode))
+            line[mode] = f"{_mean(vft, 'ua')} / {_mean(vft, 'wa')}" if vft else tables.MISSING
         out.append(line)
-    return out, ["V-FT runs; each cell: mean over folds and seeds"]
+    return out, ["V-FT runs; each cell: mean over folds of the mean over seeds"]
 
 
-def _mean(cell: str) -> str:
-    return cell.split(" ± ")[0]
+def _mean(runs: list[dict], figure: str) -> str:
+    return f"{np.mean(tables.fold_means(runs, figure)):.1f}"
 
 
 def _first_methods(runs: dict[str, list[dict]]):

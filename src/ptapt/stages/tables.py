@@ -85,11 +85,10 @@ def found(results: Path) -> Selection:
     if not datasets:
         raise PtaptError(f"{results}: no <dataset>/runs.csv yet; run a summary target first")
     runs = {directory: read_runs(directory / "runs.csv") for directory in datasets}
-    series = efficiency_series(runs)
     return Selection(
         [d.name for d in datasets],
         [d.name for d in datasets if any(d.glob("*/runs.csv"))],
-        {held: [m["dir"].name for m in members] for held, members in series.items()},
+        efficiency_series(runs),
         sorted(p.parent.name for p in results.glob("*/domain_shift.csv")),
     )
 
@@ -131,9 +130,9 @@ def write_table(stem: Path, title: str, rows: list[dict], notes: list[str]) -> l
     return [stem.with_suffix(".csv"), stem.with_suffix(".md")]
 
 
-def efficiency_series(runs: dict[Path, list[dict]]) -> dict[str, list[dict]]:
-    """Datasets run on one fold with the same test set, at least one of them on a share of its
-    training utterances, grouped by that test set."""
+def efficiency_series(runs: dict[Path, list[dict]]) -> dict[str, list[str]]:
+    """Names of the datasets run on one fold with the same test set, at least one of them on a
+    share of its training utterances, grouped by that test set's held-out group."""
     groups = defaultdict(list)
     for directory, dataset_runs in runs.items():
         folds = sorted({r["fold"] for r in dataset_runs})
@@ -141,13 +140,12 @@ def efficiency_series(runs: dict[Path, list[dict]]) -> dict[str, list[dict]]:
         if len(folds) != 1 or not path.exists():
             continue
         fold = json.loads(path.read_text())
-        groups[(fold["held_out"], tuple(sorted(fold["test"])))].append(
-            _efficiency_member(directory, dataset_runs)
-        )
+        share = fold.get("train_share", 1.0)
+        groups[(fold["held_out"], tuple(sorted(fold["test"])))].append((directory.name, share))
     return {
-        held: members
+        held: [name for name, _ in members]
         for (held, _), members in groups.items()
-        if len(members) > 1 and min(m["share"] for m in members) < 1
+        if len(members) > 1 and min(share for _, share in members) < 1
     }
 
 
@@ -256,13 +254,18 @@ def row_order(runs: list[dict]) -> list[str]:
     return [*methods(), *sorted(found - set(methods()))]
 
 
-def mean_and_fold_std(runs: list[dict], figure: str) -> str:
-    if not runs or any(figure not in r for r in runs):
-        return MISSING
+def fold_means(runs: list[dict], figure: str) -> list[float]:
+    """`figure` averaged over seeds within each fold."""
     per_fold = defaultdict(list)
     for r in runs:
         per_fold[r["fold"]].append(r[figure])
-    means = [np.mean(v) for v in per_fold.values()]
+    return [float(np.mean(v)) for v in per_fold.values()]
+
+
+def mean_and_fold_std(runs: list[dict], figure: str) -> str:
+    if not runs or any(figure not in r for r in runs):
+        return MISSING
+    means = fold_means(runs, figure)
     return f"{np.mean(means):.1f} ± {np.std(means):.1f}"
 
 
