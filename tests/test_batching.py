@@ -34,3 +34,25 @@ def test_each_epoch_holds_every_utterance_once_within_the_budget():
     assert not all(
         np.array_equal(a, b) for a, b in zip(sampler.epoch(0), sampler.epoch(1), strict=False)
     )
+
+
+def test_stage4_batches_are_full_and_hold_utterances_of_neighbouring_lengths():
+    """Stage 4's use: crops of at most 4 s, batches closed by the item count alone: all full
+    but the last, the same number every epoch (its schedule is set in advance), and far less
+    padding than random batches of the same utterances."""
+    lengths = np.minimum(_lengths(), 4 * SR)
+    sampler = BucketBatches(lengths, 16 * 4 * SR, ratio=1.1, seed=0, max_items=16)
+    for epoch in range(3):
+        batches = sampler.epoch(epoch)
+        assert sorted(len(b) for b in batches) == [len(lengths) % 16] + [16] * (len(lengths) // 16)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+
+    def padding(batches):
+        return np.mean([1 - lengths[b].sum() / (lengths[b].max() * len(b)) for b in batches])
+
+    order = np.random.default_rng(0).permutation(len(lengths))
+    random = [order[i : i + 16] for i in range(0, len(order), 16)]
+    assert padding(sampler.epoch(0)) < 0.1 < 0.2 < padding(random)
+    assert not all(
+        np.array_equal(a, b) for a, b in zip(sampler.epoch(0), sampler.epoch(1), strict=False)
+    )

@@ -13,6 +13,7 @@ from ptapt.config import stage_config
 from ptapt.data import leakage
 from ptapt.data.audio import load_many
 from ptapt.data.batching import collate
+from ptapt.data.manifest import read_manifest, select
 from ptapt.errors import PtaptError
 from ptapt.models.backbone import conv_layout, load_backbone
 from ptapt.models.utterance_classifier import ClassifierConfig, UtteranceClassifier, load_classifier
@@ -244,7 +245,10 @@ def test_interrupted_stage4_resumes_to_the_same_model(fold, tmp_path, kill_after
     from conftest import Killed
 
     work, f, _ = fold
-    per_epoch = len(f.train) // FINETUNE.batch_size  # the last partial batch is dropped
+    rows = select(read_manifest(str(work / "manifest.tsv")), f.train, "fold1.json")
+    crop = int(FINETUNE.max_train_seconds * 16000)
+    crops = [np.zeros(min(r.num_samples, crop)) for r in rows]
+    per_epoch = len(finetune.length_buckets(crops, crop, FINETUNE, seed=1).epoch(0))
     cfg = replace(FINETUNE, checkpoint_every=per_epoch + 1)
     args = (str(work / "manifest.tsv"), str(work / "fold1.json"), BACKBONE, "vft", 1, cfg, LABELS)
     finetune.run(*args, str(tmp_path / "whole"), str(tmp_path / "w1"))

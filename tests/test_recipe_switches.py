@@ -95,7 +95,8 @@ def test_stage4_masks_padding_when_asked(mask_padding):
     model.forward = lambda batch: seen.append(batch) or torch.zeros(len(batch.ids), 4)
     waves = [np.ones(16000, np.float32), np.ones(8000, np.float32)] * 4
     cfg = stage_config("finetune", batch_size=2, mask_padding=mask_padding)
-    step = finetune.utterance_steps(model, waves, np.arange(8) % 4, cfg, 0, CPU)
+    batches = finetune.length_buckets(waves, 16000, cfg, seed=0)
+    step = finetune.utterance_steps(model, waves, np.arange(8) % 4, batches, cfg, CPU)
     step(0, 0, np.random.default_rng(0))
     assert (seen[0].attention is not None) == mask_padding
 

@@ -333,10 +333,16 @@ def test_bf16_on_a_cpu_follows_float32_and_repeats_itself(audio, stage12, tmp_pa
     assert any(f["loss"] != h["loss"] for f, h in zip(curves["fp32"], curves["bf16"], strict=True))
 
 
-def test_fp16_on_a_cpu_is_refused_naming_the_key():
-    from ptapt.training.loop import amp_dtype
+def test_auto_precision_is_bf16_on_a_cpu_that_has_it_and_fp16_there_is_refused(monkeypatch):
+    from ptapt.training import loop
 
-    assert amp_dtype("auto", torch.device("cpu")) is None
-    assert amp_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: True)
+    assert loop.amp_dtype("auto", cpu) == torch.bfloat16
+    assert loop.precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: False)
+    assert loop.amp_dtype("auto", cpu) is None  # emulated bf16 would be slower than float32
+    assert loop.amp_dtype("bf16", cpu) == torch.bfloat16
+    assert loop.amp_dtype("off", cpu) is None
     with pytest.raises(PtaptError, match="amp 'fp16' needs a GPU"):
-        amp_dtype("fp16", torch.device("cpu"))
+        loop.amp_dtype("fp16", cpu)

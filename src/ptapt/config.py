@@ -119,6 +119,7 @@ class FinetuneConfig(TrainingConfig, SpecAugmentConfig):
     epochs: int
     batch_size: int
     max_train_seconds: float
+    bucket_ratio: float
     pooling: str
     mask_padding: bool
 

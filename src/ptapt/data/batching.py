@@ -1,7 +1,8 @@
 """Batches for training: which utterances form a batch, and the typed batch every stage reads.
 
-- `epoch_batch`: shuffled epochs of fixed-size batches (stages 1 and 4).
-- `BucketBatches`: length-bucketed dynamic batches under a padded-audio budget (stage 3).
+- `epoch_batch`: shuffled epochs of fixed-size batches (stage 1).
+- `BucketBatches`: length-bucketed batches under a padded-audio budget (stage 3) or of at most
+  a number of utterances (stage 4).
 - `crop_to_shortest`: stage 1's unpadded batches, every item cut to the shortest.
 - `random_crops` + `collate`: random crops, padded into an `AudioBatch` with its valid frames
   and attention mask (stage 3; stage 4 collates its first seconds the same way).
@@ -98,12 +99,16 @@ class BucketBatches:
     `ratio` (10 % by default), so a batch drawn from one bucket wastes at most that share on
     padding. Each epoch shuffles every bucket, packs its utterances into batches while the
     padded size (items x longest item) stays within a budget of audio samples, then shuffles all
-    batches. Batch sizes thus adapt to lengths; the last batch of a bucket may be smaller."""
+    batches. Batch sizes thus adapt to lengths; the last batch of a bucket may be smaller.
+    With `max_items` (stage 4's batch size) a batch also closes at that many utterances, and
+    the shuffled buckets are packed one after another in length order: every batch but the
+    last is full, and holds utterances of one bucket or of neighbouring ones."""
 
     lengths: np.ndarray  # samples per utterance, already capped at the crop length
     max_batch_samples: int  # padded budget: items x longest item
     ratio: float = 1.1  # longest / shortest length within a bucket
     seed: int = 0
+    max_items: int | None = None
     _cache: dict = field(default_factory=dict, repr=False)
     _ends: list[int] = field(default_factory=list, repr=False)  # steps done after each epoch
 
@@ -115,16 +120,18 @@ class BucketBatches:
     def _make_epoch(self, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch])
         bucket = np.floor(np.log(self.lengths) / np.log(self.ratio)).astype(np.int64)
-        batches = []
-        for b in np.unique(bucket):
-            batches += self._pack(rng.permutation(np.flatnonzero(bucket == b)))
+        groups = [rng.permutation(np.flatnonzero(bucket == b)) for b in np.unique(bucket)]
+        if self.max_items:  # full batches: cut the buckets, in length order, into runs
+            groups = [np.concatenate(groups)]
+        batches = [batch for group in groups for batch in self._pack(group)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def _pack(self, items: np.ndarray) -> list[np.ndarray]:
         batches, current, longest = [], [], 0
         for item in items:
             grown = max(longest, self.lengths[item]) * (len(current) + 1)
-            if current and grown > self.max_batch_samples:
+            full = len(current) == self.max_items
+            if current and (grown > self.max_batch_samples or full):
                 batches.append(np.array(current))
                 current, longest = [], 0
             current.append(item)

@@ -90,19 +90,29 @@ class UtteranceClassifier(nn.Module):
 
     def forward(self, batch) -> torch.Tensor:
         """Logits (B, classes) of an `AudioBatch`; pooling covers its valid frames only."""
+        return self.classify(self.features(batch), batch.valid_mask)
+
+    def features(self, batch) -> torch.Tensor:
+        """What the head reads: the hidden states of every layer (L, B, T, D) when it weights
+        them, else the last (1, B, T, D)."""
         weighted = self.layer_weights is not None
         out = self.backbone(
             batch.wav, attention_mask=batch.attention, output_hidden_states=weighted
         )
         if weighted:
-            stacked = torch.stack(out.hidden_states, dim=0)
+            return torch.stack(out.hidden_states, dim=0)
+        return out.last_hidden_state[None]
+
+    def classify(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Logits from `features` (L, B, T, D) and the valid-frame mask (B, T)."""
+        if self.layer_weights is not None:
             weights = F.softmax(self.layer_weights, dim=0).view(-1, 1, 1, 1)
-            hidden = (weights * stacked).sum(dim=0)
+            hidden = (weights * features).sum(dim=0)
         else:
-            hidden = out.last_hidden_state
+            hidden = features[0]
         if self.config.pooling == "mean-of-relu":
             hidden = F.relu(hidden)
-        mask = batch.valid_mask.to(hidden.dtype).unsqueeze(-1)
+        mask = valid.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
         return self.head(F.relu(pooled))
 

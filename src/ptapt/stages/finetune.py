@@ -1,16 +1,16 @@
 """Stage 4: utterance-level fine-tuning and evaluation on one fold, for one method and seed.
 
-Trains the utterance classifier on the fold's training utterances (their first 10 s, padded per
-batch) with class-weighted cross-entropy and SpecAugment, then tests on the fold's test
-utterances at full length, one at a time, so padding cannot change a prediction. Without
-validation ids the last epoch is tested (the paper); with them, the epoch of best validation UA.
-Writes metrics.json, predictions.tsv, model/ (loadable by `load_classifier`), train_ids.txt and
-curve.csv.
-"""
+Trains the utterance classifier on the fold's training utterances (their first 10 s, in batches
+of similar lengths) with class-weighted cross-entropy and SpecAugment; a frozen backbone runs
+once per utterance (data/feature_cache.py). Then tests on the fold's test utterances at full
+length, one at a time, so padding cannot change a prediction. Without validation ids the last
+epoch is tested (the paper); with them, the epoch of best validation UA. Writes metrics.json,
+predictions.tsv, model/ (loadable by `load_classifier`), train_ids.txt and curve.csv."""
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from ptapt.config import FinetuneConfig
 from ptapt.data.audio import SAMPLE_RATE, load_rows
-from ptapt.data.batching import collate, epoch_batch
+from ptapt.data.batching import BucketBatches, collate
+from ptapt.data.feature_cache import FeatureCache
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import label_ids, read_manifest, select
 from ptapt.data.predictions import write_predictions
@@ -34,6 +35,7 @@ from ptapt.models.utterance_classifier import (
 )
 from ptapt.training.checkpoint import digest
 from ptapt.training.fit import finish, fit, prepare, run_fingerprint
+from ptapt.training.loop import amp_dtype
 from ptapt.training.losses import class_weights
 from ptapt.training.selection import BestWeights
 
@@ -60,24 +62,31 @@ def run(
     crop = int(cfg.max_train_seconds * SAMPLE_RATE)
     waves = [w[:crop] for w in load_rows(train_rows, "loading training audio")]
     targets = np.array(label_ids(train_rows, labels))
-    per_epoch = max(1, len(waves) // cfg.batch_size // cfg.accumulation)  # optimizer steps
+    batches = length_buckets(waves, crop, cfg, seed)
+    per_epoch = max(1, len(batches.epoch(0)) // cfg.accumulation)  # optimizer steps
     identity = [method, labels, [r.utt_id for r in train_rows], fold.valid, digest(waves)]
     steps = cfg.epochs * per_epoch
     key = run_fingerprint(model, cfg, steps, seed, identity, f"finetune {method}")
     best = BestWeights(model, work_dir, key)
     validation = Validation(model, valid_rows, labels, best)
-    curve = fit(
-        model,
-        utterance_steps(model, waves, targets, cfg, seed, device),
-        cfg,
-        steps=steps,
-        seed=seed,
-        work_dir=work_dir,
-        fingerprint=key,
-        device=device,
-        desc=f"finetune {method}",
-        after_step=lambda done: validation.after_step(done, per_epoch),
-    )
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".features.") as tmp:
+        cache = None
+        if cfg.mode == "frozen":
+            dtype = amp_dtype(cfg.amp, device)
+            cache = FeatureCache.build(model, waves, Path(tmp) / "frozen.f16", device, dtype)
+        curve = fit(
+            model,
+            utterance_steps(model, waves, targets, batches, cfg, device, cache),
+            cfg,
+            steps=steps,
+            seed=seed,
+            work_dir=work_dir,
+            fingerprint=key,
+            device=device,
+            desc=f"finetune {method}",
+            after_step=lambda done: validation.after_step(done, per_epoch),
+        )
     selected = best.restore() or cfg.epochs
     metrics = test(model, test_rows, labels, out_dir)
     metrics.update(method=method, fold=fold.fold, seed=seed, selected_epoch=selected)
@@ -121,15 +130,29 @@ def build_classifier(init: BackboneSpec, cfg: FinetuneConfig, labels) -> Utteran
     return UtteranceClassifier(backbone, modes)
 
 
-def utterance_steps(model, waves, targets: np.ndarray, cfg: FinetuneConfig, seed: int, device):
-    """The training step: class-weighted cross-entropy on a padded batch of utterances."""
+def length_buckets(waves, crop: int, cfg: FinetuneConfig, seed: int) -> BucketBatches:
+    """Batches of `batch_size` utterances of neighbouring lengths (the last of an epoch may be
+    smaller). Every batch fits the budget of batch_size full crops, so only the item count
+    closes one: every epoch has ceil(utterances / batch_size) batches."""
+    lengths = np.array([len(w) for w in waves])
+    return BucketBatches(lengths, cfg.batch_size * crop, cfg.bucket_ratio, seed, cfg.batch_size)
+
+
+def utterance_steps(
+    model, waves, targets, batches: BucketBatches, cfg: FinetuneConfig, device, cache=None
+):
+    """The training step: class-weighted cross-entropy on a padded batch of utterances, or on
+    their features in `cache` (a frozen backbone's)."""
     weight = class_weights(targets, len(model.config.labels)).to(device)
     layout = conv_layout(model.backbone.config)
     use_attention = cfg.mask_padding or uses_attention_mask(model.backbone.config)
 
     def step_fn(step, micro, rng):
-        idx = epoch_batch(len(waves), cfg.batch_size, step * cfg.accumulation + micro, seed)
-        logits = model(collate([waves[i] for i in idx], layout, use_attention, device))
+        idx = batches.batch(step * cfg.accumulation + micro)
+        if cache is None:
+            logits = model(collate([waves[i] for i in idx], layout, use_attention, device))
+        else:
+            logits = model.classify(*cache.batch(idx, device))
         target = torch.as_tensor(targets[idx], device=device)
         loss = F.cross_entropy(logits.float(), target, weight=weight)
         accuracy = (logits.argmax(-1) == target).float().mean().item()

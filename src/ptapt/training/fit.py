@@ -17,7 +17,7 @@ and metrics.json, then drops the resumable checkpoint: only once every artifact 
 
 Wall-clock training time goes to timing.json beside them, never into metrics.json, which stays
 identical for the same seed: seconds and steps of the last process that trained (a resumed run
-says where it resumed), and the device.
+says where it resumed), the device and the precision.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ptapt.atomic import write_csv, write_json, write_lines, write_text
 from ptapt.config import TrainingConfig
 from ptapt.training.checkpoint import ResumeCheckpoint, digest
 from ptapt.training.checkpoint import fingerprint as checksum
-from ptapt.training.loop import StepFn, Trainer, pick_device
+from ptapt.training.loop import StepFn, Trainer, pick_device, precision
 from ptapt.training.schedule import adam_with_schedule
 
 TIMING = "timing.json"
@@ -79,6 +79,7 @@ def fit(
     curve = trainer.run()
     timing = {"seconds": round(time.perf_counter() - began, 3), "steps": steps}
     timing.update(resumed_at_step=trainer.start, device=str(device))
+    timing.update(precision=precision(cfg.amp, device))
     write_json(Path(work_dir) / TIMING, timing)
     return curve
 

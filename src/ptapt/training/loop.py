@@ -1,4 +1,4 @@
-"""The one training loop of every stage: seeded steps, AMP on GPU, gradient accumulation,
+"""The one training loop of every stage: seeded steps, mixed precision, gradient accumulation,
 a NaN guard, periodic resumable checkpoints, a progress bar and a training curve."""
 
 from __future__ import annotations
@@ -31,15 +31,30 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, None for float32. auto: bf16 on a GPU that has it, else fp16 (with
-    loss scaling); float32 on a CPU, where bf16 is asked for by name."""
-    if setting == "off" or (setting == "auto" and device.type != "cuda"):
+    """The autocast dtype, None for float32. auto: bf16 where the hardware computes in it (a
+    GPU that has it, a CPU with AVX-512 BF16 or AMX), fp16 with loss scaling on other GPUs,
+    float32 on other CPUs. fp16 on a CPU is refused: it has no loss scaling there."""
+    if setting == "off":
         return None
     if setting == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_has_bf16() else None
     if setting == "fp16" and device.type != "cuda":
         raise PtaptError(f"amp 'fp16' needs a GPU (loss scaling); use 'bf16' or 'off' on {device}")
     return torch.bfloat16 if setting == "bf16" else torch.float16
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 arithmetic on this CPU; without it bf16 is emulated and slower than float32."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def precision(setting: str, device: torch.device) -> str:
+    """The name of the precision `setting` trains in on `device` (recorded with the timing)."""
+    return {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}[
+        amp_dtype(setting, device)
+    ]
 
 
 def step_seed(seed: int, step: int) -> int:
