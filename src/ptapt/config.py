@@ -72,6 +72,7 @@ class Stage2Config:
     niter: int
     max_points_per_centroid: int
     init: str
+    candidates: int
     seed: int
     device: str
 

@@ -48,7 +48,14 @@ def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_d
         assignments, report = {}, {}
         for k in cfg.ks:
             centroids = kmeans.fit(
-                features, k, cfg.niter, cfg.seed, cfg.max_points_per_centroid, cfg.init, gpu
+                features,
+                k,
+                cfg.niter,
+                cfg.seed,
+                cfg.max_points_per_centroid,
+                cfg.init,
+                gpu,
+                cfg.candidates,
             )
             ids, inertia = kmeans.assign(features, centroids, gpu=gpu)
             assignments[f"k{k}"] = ids
