@@ -1,5 +1,6 @@
 """One training step of each stage at the paper's model sizes: FLOPs, seconds, and how close
-they come to this machine's own matmul peak, in float32 and in bf16 autocast.
+they come to this machine's own matmul peak, in float32 and in the precision `amp: auto` picks
+here (bf16 autocast on a CPU with AVX-512 BF16 or AMX, float32 on others).
 
     python benchmarks/train_step.py [--seconds 5] [--batch 2] [--repeats 3]
 
@@ -37,6 +38,7 @@ from ptapt.models.frames import num_frames
 from ptapt.models.masked_prediction import MaskedClusterObjective
 from ptapt.models.utterance_classifier import ClassifierConfig, UtteranceClassifier
 from ptapt.models.wav2vec1 import LARGE
+from ptapt.training.loop import amp_dtype, precision
 
 SR = 16000
 LABELS = ["neu", "hap", "ang", "sad"]
@@ -110,14 +112,14 @@ STAGES = {
 }
 
 
-def measure(build, waves, precision: str, repeats: int) -> tuple[float, float]:
+def measure(build, waves, dtype: torch.dtype | None, repeats: int) -> tuple[float, float]:
     """(GFLOP, median seconds) of one optimizer step."""
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         model, loss_fn = build(waves, Path(tmp))
         model.train()
         optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-5)
-        cast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+        cast = torch.autocast("cpu", dtype=dtype) if dtype is not None else nullcontext()
 
         def step():
             np.random.seed(0)
@@ -147,21 +149,22 @@ def main() -> None:
     rng = np.random.default_rng(0)
     waves = [0.1 * rng.standard_normal(int(args.seconds * SR)).astype(np.float32)] * args.batch
     peak = matmul_peak()
+    cpu = torch.device("cpu")
     print(
         f"{args.batch} x {args.seconds:g} s per step, {torch.get_num_threads()} threads; "
-        f"float32 matmul peak {peak:.0f} GFLOP/s\n"
+        f"float32 matmul peak {peak:.0f} GFLOP/s; amp auto = {precision('auto', cpu)} here\n"
     )
     print(
         f"{'stage':<38} {'GFLOP':>7} {'fp32 s':>7} {'GFLOP/s':>8} {'of peak':>8} "
-        f"{'bf16 s':>7} {'speed-up':>8}"
+        f"{'auto s':>7} {'speed-up':>8}"
     )
     for name, build in STAGES.items():
-        gflop, fp32 = measure(build, waves, "fp32", args.repeats)
-        _, bf16 = measure(build, waves, "bf16", args.repeats)
+        gflop, fp32 = measure(build, waves, None, args.repeats)
+        _, auto = measure(build, waves, amp_dtype("auto", cpu), args.repeats)
         rate = gflop / fp32
         print(
             f"{name:<38} {gflop:>7.0f} {fp32:>7.2f} {rate:>8.0f} {rate / peak:>7.0%} "
-            f"{bf16:>7.2f} {fp32 / bf16:>7.2f}x"
+            f"{auto:>7.2f} {fp32 / auto:>7.2f}x"
         )
 
 

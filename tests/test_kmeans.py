@@ -1,6 +1,6 @@
 """Stage 2's k-means: the search among neighbouring centroids finds what the exact search finds
 where it should, no iteration raises the inertia, empty clusters are refilled, and the float16
-memory map gives what the array gives."""
+memory map gives what the array gives (and float16 frames what their float32 values give)."""
 
 import numpy as np
 
@@ -46,6 +46,9 @@ def test_a_float16_memory_map_gives_the_centroids_of_the_array(tmp_path):
     frames = mixture().astype(np.float16)
     frames.tofile(tmp_path / "f16")
     mapped = np.memmap(tmp_path / "f16", dtype=np.float16, mode="r", shape=frames.shape)
-    for init in ("kmeans++", "random"):
-        in_memory = kmeans.fit(frames, 64, niter=4, init=init, candidates=16)
-        assert np.array_equal(kmeans.fit(mapped, 64, niter=4, init=init, candidates=16), in_memory)
+    for init, candidates in (("kmeans++", 16), ("random", 16), ("kmeans++", 64)):  # 64: faiss's
+        in_memory = kmeans.fit(frames, 64, niter=4, init=init, candidates=candidates)
+        on_disk = kmeans.fit(mapped, 64, niter=4, init=init, candidates=candidates)
+        assert np.array_equal(on_disk, in_memory)
+    as_float32 = kmeans.fit(frames.astype(np.float32), 64, niter=4)
+    assert np.allclose(kmeans.fit(mapped, 64, niter=4), as_float32, atol=1e-3)

@@ -1,12 +1,13 @@
 """k-means pseudo-labels on frame features that may be a float16 memory map.
 
-Lloyd's algorithm streamed over the features in chunks: memory holds the centroids and one
-chunk, never a float32 copy of the features. The first iteration compares every frame with
-every centroid (faiss's exact search). Later ones compare a frame only with the `candidates`
-centroids nearest to its previous centroid: frames seldom move further, and a frame's own
-centroid is always a candidate, so no iteration raises the inertia. At K = 4096 on 1M x 512
-frames an iteration takes 2.7 s instead of 17 s, at the inertia of comparing with every centroid
-(benchmarks/kmeans.py). The labels written come from an exact search (`assign`).
+Lloyd's algorithm over the features as they are stored: memory never holds a float32 copy of
+them. When every iteration compares each frame with every centroid (K <= `candidates`), faiss
+runs it, decoding the float16 frames block by block. Above that, the first iteration does (an
+exact search by faiss, in chunks) and later ones compare a frame only with the `candidates`
+centroids nearest to its current one: frames seldom move further, and a frame's own centroid is
+always a candidate, so no iteration raises the inertia. At K = 4096 on 1M x 512 frames this ends
+at the inertia of the exact search in a quarter of the time (benchmarks/kmeans.py). The labels
+written come from an exact search (`assign`).
 
 Centroids start from k-means++ on a sample of 32 frames per centroid, at most 16,384 frames (its
 cost grows with K times the sample): on a Gaussian mixture this reaches MiniBatchKMeans's inertia
@@ -55,9 +56,11 @@ def fit(
     n_train = min(n, max_points_per_centroid * k)
     train = features[np.sort(rng.choice(n, n_train, replace=False))] if n_train < n else features
     centroids = start(train, k, init, rng, seed)
+    if candidates >= k:
+        return faiss_lloyd(train, centroids, niter, seed, gpu)
     labels = None
     for _ in range(niter):
-        if labels is None or candidates >= k:
+        if labels is None:
             labels = assign(train, centroids, gpu=gpu)[0]
         else:
             labels = nearest_among_neighbours(train, centroids, labels, candidates)
@@ -65,14 +68,31 @@ def fit(
     return centroids
 
 
+def faiss_lloyd(train, centroids: np.ndarray, niter: int, seed: int, gpu: bool) -> np.ndarray:
+    """faiss's Lloyd iterations from `centroids` on every frame of `train`; float16 frames are
+    decoded block by block."""
+    k, d = centroids.shape
+    clustering = faiss.Clustering(d, k)
+    clustering.niter, clustering.seed = niter, seed
+    clustering.max_points_per_centroid = len(train)  # sampled already
+    faiss.copy_array_to_vector(centroids.ravel(), clustering.centroids)
+    index = exact_index(np.zeros((0, d), dtype=np.float32), gpu)
+    if train.dtype == np.float16:
+        codec = faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_fp16)
+        clustering.train_encoded(train.view(np.uint8), codec, index)
+    else:
+        clustering.train(np.ascontiguousarray(train, dtype=np.float32), index)
+    return faiss.vector_to_array(clustering.centroids).reshape(k, d)
+
+
 def start(train: np.ndarray, k: int, init: str, rng: np.random.Generator, seed: int):
     """Initial centroids: k-means++ on a sample, or random frames."""
     if init == "random":
-        return rows_f32(train, np.sort(rng.choice(len(train), k, replace=False)))
+        return rows_f32(train, np.sort(rng.choice(len(train), k, replace=False))).numpy()
     if init != "kmeans++":
         raise PtaptError(f"unknown k-means init {init!r}; choose random or kmeans++")
     pool = min(len(train), INIT_POINTS_PER_CENTROID * k, max(INIT_POINTS_MAX, k))
-    seeds = rows_f32(train, np.sort(rng.choice(len(train), pool, replace=False)))
+    seeds = rows_f32(train, np.sort(rng.choice(len(train), pool, replace=False))).numpy()
     return kmeans_plusplus(seeds, k, random_state=seed, n_local_trials=1)[0]
 
 
@@ -88,7 +108,7 @@ def nearest_among_neighbours(train, centroids: np.ndarray, labels: np.ndarray, c
     for j in np.flatnonzero(np.diff(bounds)):
         rows = order[bounds[j] : bounds[j + 1]]
         near_j = torch.from_numpy(near[j])
-        scores = torch.from_numpy(rows_f32(train, rows)) @ points[near_j].T - half_norms[near_j]
+        scores = rows_f32(train, rows) @ points[near_j].T - half_norms[near_j]
         new[rows] = near_j[scores.argmax(dim=1)].numpy()
     return new
 
@@ -99,7 +119,7 @@ def means(train, labels: np.ndarray, centroids: np.ndarray, rng) -> np.ndarray:
     k, d = centroids.shape
     sums = torch.zeros(k, d)
     for first in range(0, len(train), CHUNK):
-        block = torch.from_numpy(rows_f32(train, slice(first, first + CHUNK)))
+        block = rows_f32(train, slice(first, first + CHUNK))
         sums.index_add_(0, torch.from_numpy(labels[first : first + CHUNK]).long(), block)
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     new = sums.numpy() / np.maximum(counts, 1)[:, None]
@@ -112,8 +132,9 @@ def means(train, labels: np.ndarray, centroids: np.ndarray, rng) -> np.ndarray:
     return new.astype(np.float32)
 
 
-def rows_f32(features: np.ndarray, rows) -> np.ndarray:
-    return np.ascontiguousarray(features[rows], dtype=np.float32)
+def rows_f32(features: np.ndarray, rows) -> torch.Tensor:
+    """Rows of `features` as float32 (torch converts float16 several times faster than numpy)."""
+    return torch.from_numpy(np.array(features[rows])).float()
 
 
 def exact_index(centroids: np.ndarray, gpu: bool = False):
@@ -132,7 +153,7 @@ def assign(
     ids = np.empty(len(features), dtype=np.int32)
     inertia = 0.0
     for first in range(0, len(features), chunk):
-        dist, nearest = index.search(rows_f32(features, slice(first, first + chunk)), 1)
+        dist, nearest = index.search(rows_f32(features, slice(first, first + chunk)).numpy(), 1)
         ids[first : first + len(nearest)] = nearest[:, 0]
         inertia += float(dist.sum(dtype=np.float64))
     return ids, inertia
