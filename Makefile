@@ -7,8 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
-# torch is pinned to the CPU build for every pip step, build isolation included. --no-compile:
-# modules are compiled when first imported, not all of them at install (20 s of the install).
+# torch is pinned to the CPU build for every pip step, build isolation included. pip compiles
+# every module at install: with PYTHONDONTWRITEBYTECODE set, nothing compiled later is kept.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
 .PHONY: demo demo-tables test test-slurm install lint clean
@@ -17,8 +17,8 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-compile torch==2.13.0
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev,slurm]'
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
 	touch $@
 
 # Single-threaded training jobs, two at a time: faster than one two-threaded job for tiny models.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -69,12 +70,7 @@ def run(
     key = run_fingerprint(model, cfg, steps, seed, identity, f"finetune {method}")
     best = BestWeights(model, work_dir, key)
     validation = Validation(model, valid_rows, labels, best)
-    Path(work_dir).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".features.") as tmp:
-        cache = None
-        if cfg.mode == "frozen":
-            dtype = amp_dtype(cfg.amp, device)
-            cache = FeatureCache.build(model, waves, Path(tmp) / "frozen.f16", device, dtype)
+    with frozen_features(model, waves, cfg, device, work_dir) as cache:
         curve = fit(
             model,
             utterance_steps(model, waves, targets, batches, cfg, device, cache),
@@ -136,6 +132,19 @@ def length_buckets(waves, crop: int, cfg: FinetuneConfig, seed: int) -> BucketBa
     closes one: every epoch has ceil(utterances / batch_size) batches."""
     lengths = np.array([len(w) for w in waves])
     return BucketBatches(lengths, cfg.batch_size * crop, cfg.bucket_ratio, seed, cfg.batch_size)
+
+
+@contextmanager
+def frozen_features(model, waves, cfg: FinetuneConfig, device, work_dir: str):
+    """The frozen mode's feature cache, in a temporary folder of the run's work dir, deleted
+    after training; None in the other modes, whose backbone trains."""
+    if cfg.mode != "frozen":
+        yield None
+        return
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".features.") as tmp:
+        dtype = amp_dtype(cfg.amp, device)
+        yield FeatureCache.build(model, waves, Path(tmp) / "frozen.f16", device, dtype)
 
 
 def utterance_steps(
