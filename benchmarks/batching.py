@@ -41,12 +41,6 @@ SR = 16000
 CROP_S = 10.0
 
 
-def fixed_batches(n: int, size: int, step: int, seed: int) -> np.ndarray:
-    order = np.random.default_rng([seed, step // (n // size)]).permutation(n)
-    k = step % (n // size)
-    return order[k * size : (k + 1) * size]
-
-
 def run(name, batch_of, waves, steps, layout) -> dict:
     torch.manual_seed(0)
     np.random.seed(0)
@@ -162,7 +156,7 @@ def main() -> None:
     rows = [
         run(
             f"fixed batches of {size}",
-            lambda s: fixed_batches(len(waves), size, s, 0),
+            lambda s: epoch_batch(len(waves), size, s, 0),
             waves,
             args.steps,
             layout,

@@ -1,4 +1,5 @@
-"""A frozen backbone's features, computed once per training utterance, in a float16 memory map.
+"""A frozen backbone's features, computed once per training utterance, in a float16 memory map
+(`store_frames`, which stage 2 uses for its frame features too).
 
 In the `frozen` fine-tuning mode (probes, classifier-only) the backbone runs in eval mode with
 fixed weights: a fixed function of its input. Running it for every batch of every epoch only
@@ -31,19 +32,18 @@ class FeatureCache:
     def build(cls, model, waves, path: Path, device, dtype: torch.dtype | None) -> FeatureCache:
         """`model.features` of every wave in `waves`, one at a time, written to `path`."""
         layout = conv_layout(model.backbone.config)
-        was_training = model.training
-        model.eval()
-        counts = []
-        with open(path, "wb") as fh:
+
+        def frames():
             for wave in progress(waves, "frozen features", "utt"):
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                     features = model.features(collate([wave], layout, False, device))[:, 0]
-                frames = features.transpose(0, 1).float().cpu().numpy()  # (T, L, D)
-                fh.write(frames.astype(np.float16).tobytes())
-                counts.append(len(frames))
+                yield features.transpose(0, 1)  # (T, L, D)
+
+        was_training = model.training
+        model.eval()
+        cache = cls(*store_frames(frames(), path))
         model.train(was_training)
-        shape = (sum(counts), *frames.shape[1:])
-        return cls(np.memmap(path, dtype=np.float16, mode="r", shape=shape), np.array(counts))
+        return cache
 
     def batch(self, idx: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (L, B, T, D) float32, zero-padded, and the valid-frame mask (B, T)."""
@@ -54,3 +54,16 @@ class FeatureCache:
         valid = np.arange(counts.max())[None] < counts[:, None]
         features = torch.from_numpy(out).permute(2, 0, 1, 3).to(device)
         return features, torch.from_numpy(valid).to(device)
+
+
+def store_frames(frames, path: Path) -> tuple[np.memmap, np.ndarray]:
+    """Tensors of frames (T_i, ...), written one after another to `path` in float16, read back as
+    one (sum of T_i, ...) memory map; and each one's T_i."""
+    counts = []
+    with open(path, "wb") as fh:
+        for block in frames:
+            fh.write(block.float().cpu().numpy().astype(np.float16).tobytes())
+            counts.append(len(block))
+            shape = tuple(block.shape[1:])
+    memmap = np.memmap(path, dtype=np.float16, mode="r", shape=(sum(counts), *shape))
+    return memmap, np.array(counts, dtype=np.int64)

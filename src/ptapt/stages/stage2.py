@@ -18,6 +18,7 @@ import torch
 from ptapt.atomic import atomic_path, write_json
 from ptapt.config import Stage2Config
 from ptapt.data.audio import load_audio
+from ptapt.data.feature_cache import store_frames
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import label_ids, read_manifest, select
 from ptapt.models import kmeans
@@ -74,15 +75,10 @@ def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_d
 @torch.no_grad()
 def extract(model: FrameClassifier, rows, store: Path, device) -> tuple[np.memmap, np.ndarray]:
     """Aligned features of every file, one at a time (no padding), into a float16 memory map."""
-    counts = []
-    with open(store, "wb") as fh:
+
+    def frames():
         for row in progress(rows, "stage 2 features", "utt"):
-            wav = torch.from_numpy(load_audio(row.path, expect=(row.num_samples, row.sample_rate)))[
-                None
-            ].to(device)
-            frames = model.aligned_features(wav)[0]
-            fh.write(frames.float().cpu().numpy().astype(np.float16).tobytes())
-            counts.append(frames.shape[0])
-    dim = model.config.wav2vec1.context_dim
-    features = np.memmap(store, dtype=np.float16, mode="r", shape=(sum(counts), dim))
-    return features, np.array(counts, dtype=np.int64)
+            wav = load_audio(row.path, expect=(row.num_samples, row.sample_rate))
+            yield model.aligned_features(torch.from_numpy(wav)[None].to(device))[0]
+
+    return store_frames(frames(), store)
