@@ -346,3 +346,29 @@ def test_auto_precision_is_bf16_on_a_cpu_that_has_it_and_fp16_there_is_refused(m
     assert loop.amp_dtype("off", cpu) is None
     with pytest.raises(PtaptError, match="amp 'fp16' needs a GPU"):
         loop.amp_dtype("fp16", cpu)
+
+
+def test_a_trainable_feature_encoder_gets_its_gradients_without_the_waveform_s():
+    """transformers marks the waveform as needing a gradient when the CNN trains; the loaded
+    backbone skips that gradient, and every parameter's gradient stays exactly as it was."""
+    torch.manual_seed(0)
+    loaded = load_backbone(BACKBONE)
+    plain = Wav2Vec2Model(loaded.config)  # built directly: transformers' own behaviour
+    plain.load_state_dict(loaded.state_dict())
+    first_input = []
+    loaded.feature_extractor.conv_layers[0].register_forward_hook(
+        lambda module, args, out: first_input.append(args[0].requires_grad)
+    )
+    waves = torch.randn(2, 16000)
+    grads = []
+    for model in (loaded, plain):
+        model.train()
+        torch.manual_seed(1)
+        np.random.seed(1)  # transformers draws its SpecAugment masks from numpy's global state
+        model(waves).last_hidden_state.square().mean().backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    assert first_input == [False]
+    assert grads[0].keys() == grads[1].keys()
+    assert any(n.startswith("feature_extractor.conv_layers.0.") for n in grads[0])
+    for name, grad in grads[0].items():
+        assert torch.equal(grad, grads[1][name]), name

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors import SafetensorError
+from torch import nn
 from transformers import (
     AutoConfig,
     HubertConfig,
@@ -115,7 +116,7 @@ def load_backbone(spec: BackboneSpec, **overrides) -> PreTrainedModel:
             f"backbone {spec}: model type {config.model_type!r} is not supported; "
             f"choose from {sorted(BACKBONES)}"
         )
-    return _load(BACKBONES[config.model_type], spec, overrides)
+    return without_waveform_gradient(_load(BACKBONES[config.model_type], spec, overrides))
 
 
 def load_for_pretraining(spec: BackboneSpec, **overrides) -> Wav2Vec2ForPreTraining:
@@ -126,7 +127,7 @@ def load_for_pretraining(spec: BackboneSpec, **overrides) -> Wav2Vec2ForPreTrain
             f"backbone {spec}: the contrastive objective needs a wav2vec 2.0 model "
             f"with a quantizer; {config.model_type!r} has none"
         )
-    return _load(Wav2Vec2ForPreTraining, spec, overrides)
+    return without_waveform_gradient(_load(Wav2Vec2ForPreTraining, spec, overrides))
 
 
 def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
@@ -171,6 +172,21 @@ def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
         _names(info["mismatched_keys"]),
     )
     return model
+
+
+def without_waveform_gradient(model: PreTrainedModel) -> PreTrainedModel:
+    """transformers makes the waveform require a gradient whenever its feature encoder is
+    trainable (for gradient checkpointing, which no stage uses). Nothing reads that gradient,
+    and computing it made the first convolution's backward pass the costliest op of a small
+    model's step on a CPU; it also sent LoRA's backward pass through the frozen CNN. Detaching
+    the first convolution's input skips it and changes no parameter's gradient."""
+    first_conv = model.base_model.feature_extractor.conv_layers[0]
+    first_conv.register_forward_pre_hook(_detach_input)
+    return model
+
+
+def _detach_input(module: nn.Module, args: tuple) -> tuple:
+    return (args[0].detach(), *args[1:])
 
 
 def _unused_mask_embedding(key: str, model: PreTrainedModel) -> bool:
