@@ -116,7 +116,7 @@ def load_backbone(spec: BackboneSpec, **overrides) -> PreTrainedModel:
             f"backbone {spec}: model type {config.model_type!r} is not supported; "
             f"choose from {sorted(BACKBONES)}"
         )
-    return without_waveform_gradient(_load(BACKBONES[config.model_type], spec, overrides))
+    return _without_waveform_gradient(_load(BACKBONES[config.model_type], spec, overrides))
 
 
 def load_for_pretraining(spec: BackboneSpec, **overrides) -> Wav2Vec2ForPreTraining:
@@ -127,7 +127,7 @@ def load_for_pretraining(spec: BackboneSpec, **overrides) -> Wav2Vec2ForPreTrain
             f"backbone {spec}: the contrastive objective needs a wav2vec 2.0 model "
             f"with a quantizer; {config.model_type!r} has none"
         )
-    return without_waveform_gradient(_load(Wav2Vec2ForPreTraining, spec, overrides))
+    return _without_waveform_gradient(_load(Wav2Vec2ForPreTraining, spec, overrides))
 
 
 def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
@@ -174,7 +174,7 @@ def _load(cls, spec: BackboneSpec, overrides: dict) -> PreTrainedModel:
     return model
 
 
-def without_waveform_gradient(model: PreTrainedModel) -> PreTrainedModel:
+def _without_waveform_gradient(model: PreTrainedModel) -> PreTrainedModel:
     """transformers makes the waveform require a gradient whenever its feature encoder is
     trainable (for gradient checkpointing, which no stage uses). Nothing reads that gradient,
     and computing it made the first convolution's backward pass the costliest op of a small
