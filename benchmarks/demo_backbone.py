@@ -4,7 +4,7 @@ gradient.
     python benchmarks/demo_backbone.py [--steps 100] [--rounds 2] [--threads 1]
 
 transformers' feature encoder makes its input waveform require a gradient whenever the encoder
-trains; nothing reads it. Stage 3 loads every backbone without it (`load_for_pretraining`),
+trains; nothing reads it. Stage 3 loads every backbone without it (`stage3.contrastive`),
 which leaves every parameter's gradient as it was (tested). This runs the demo recipe's
 `backbone_pretraining` steps (its bucketed batches of random crops of the synthetic generic
 corpus, the tiny wav2vec 2.0, one thread as `make demo` gives it) through the model as stage 3
@@ -26,27 +26,27 @@ from transformers import Wav2Vec2ForPreTraining
 
 from ptapt.config import stage_config
 from ptapt.data.synthetic_corpus import write_corpus
-from ptapt.models.backbone import PRESETS, BackboneSpec, load_for_pretraining
+from ptapt.models.backbone import PRESETS, BackboneSpec
 from ptapt.models.contrastive import ContrastiveObjective
 from ptapt.stages import stage3
 
 WARM_UP = 10
 
 
-def models() -> dict:
-    """name -> the demo backbone, seeded alike."""
-    config = PRESETS["tiny-wav2vec2"]
-    return {
-        "as stage 3 loads it": lambda: load_for_pretraining(
-            BackboneSpec(preset="tiny-wav2vec2"), **stage3.SPEC_OVERRIDES
-        ),
-        "waveform gradient (transformers)": lambda: Wav2Vec2ForPreTraining(config),
-    }
+# name -> the demo backbone's TAPT objective for a stage config
+OBJECTIVES = {
+    "as stage 3 loads it": lambda cfg: stage3.contrastive(
+        BackboneSpec(preset="tiny-wav2vec2"), cfg, None, None
+    ),
+    "waveform gradient (transformers)": lambda cfg: ContrastiveObjective(
+        Wav2Vec2ForPreTraining(PRESETS["tiny-wav2vec2"]), cfg
+    ),
+}
 
 
 def ms_per_step(build, audio: stage3.Audio, cfg, steps: int) -> float:
-    torch.manual_seed(cfg.seed)
-    objective = ContrastiveObjective(build(), cfg)
+    torch.manual_seed(cfg.seed)  # both models start from the same weights
+    objective = build(cfg)
     objective.train()
     step_fn = stage3.batch_steps(objective, audio, cfg, torch.device("cpu"))
     optimizer = torch.optim.AdamW(objective.parameters(), cfg.lr)
@@ -76,10 +76,10 @@ def main() -> None:
         f"demo backbone pretraining: {len(audio.ids)} clips, batches of {cfg.batch_seconds:g} s, "
         f"{args.steps} steps per round, {args.threads} thread(s)\n"
     )
-    times: dict[str, list[float]] = {name: [] for name in models()}
+    times: dict[str, list[float]] = {name: [] for name in OBJECTIVES}
     print(f"{'round':>5}  {'model':<34} {'ms / step':>9}")
     for round_ in range(1, args.rounds + 1):
-        for name, build in models().items():
+        for name, build in OBJECTIVES.items():
             times[name].append(ms_per_step(build, audio, cfg, args.steps))
             print(f"{round_:>5}  {name:<34} {times[name][-1]:>9.1f}")
     stage, plain = (min(t) for t in times.values())
