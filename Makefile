@@ -3,6 +3,7 @@
 #   make test   create .venv, install, run the test suite
 #   make demo-tables   every table of the paper on synthetic stand-ins (results/tables/demo.md)
 #   make test-slurm   the reduced demo through profiles/slurm on a local one-node SLURM cluster
+#   make demo-backbone   pretrain the demo backbone from scratch (hours; resumes)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ CORES ?= 2
 # every module at install: with PYTHONDONTWRITEBYTECODE set, nothing compiled later is kept.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: demo demo-tables test test-slurm install lint clean
+.PHONY: demo demo-tables demo-backbone test test-slurm install lint clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +35,18 @@ demo-tables: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake results/tables/demo.md --cores $(CORES) \
 		--set-threads $(DEMO_THREADS)
 	@cat results/tables/demo.md
+
+# The demo backbone (backbones/demo-wav2vec2, README "The demo backbone"): pretrained from
+# scratch on 5 hours of synthetic read speech, hours of CPU. It checkpoints every 200 steps
+# into DEMO_BACKBONE_WORK: the same command resumes exactly where an interrupted run stopped.
+DEMO_BACKBONE_WORK ?= $(HOME)/.cache/ptapt/demo-backbone
+DEMO_BACKBONE_THREADS ?= 1
+demo-backbone: install
+	test -d $(DEMO_BACKBONE_WORK)/read-speech || $(BIN)/python -m ptapt synth-corpus \
+		--out $(DEMO_BACKBONE_WORK)/read-speech --preset read-speech --seed 0 --jobs $(CORES)
+	$(BIN)/python -m ptapt pretrain-backbone --recipe backbones/demo-wav2vec2.recipe.json \
+		--audio-dir $(DEMO_BACKBONE_WORK)/read-speech --out-dir backbones/demo-wav2vec2 \
+		--work-dir $(DEMO_BACKBONE_WORK)/train --threads $(DEMO_BACKBONE_THREADS)
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

@@ -36,6 +36,30 @@ def test_each_epoch_holds_every_utterance_once_within_the_budget():
     )
 
 
+def test_stage3_packs_across_buckets_to_the_budget_and_drops_the_leftover():
+    """The reference's dynamic batches (fidelity N2): on IEMOCAP-like lengths every batch is
+    full, closed only because its next utterance would not fit, and the run's leftover is
+    dropped; each utterance at most once per epoch, every one of them but the leftover's."""
+    lengths = np.minimum(_lengths(2000), 10 * SR)
+    budget = 60 * SR
+    sampler = BucketBatches(lengths, budget, seed=0, drop_last=True)
+    kept = BucketBatches(lengths, budget, seed=0)
+    for epoch in range(2):
+        batches = sampler.epoch(epoch)
+        seen = np.concatenate(batches)
+        assert len(np.unique(seen)) == len(seen)
+        leftover = set(range(len(lengths))) - set(seen.tolist())
+        assert 0 < len(leftover) and len(batches) == len(kept.epoch(epoch)) - 1
+        padded = np.array([lengths[b].max() * len(b) for b in batches])
+        assert padded.max() <= budget and padded.min() > budget - 10 * SR
+        assert np.mean([lengths[b].sum() for b in batches]) > 0.9 * budget
+
+
+def test_a_single_batch_epoch_keeps_its_batch():
+    lengths = np.full(3, 2 * SR)
+    assert len(BucketBatches(lengths, 60 * SR, drop_last=True).batch(5)) == 3
+
+
 def test_stage4_batches_are_full_and_hold_utterances_of_neighbouring_lengths():
     """Stage 4's use: crops of at most 4 s, batches closed by the item count alone: all full
     but the last, the same number every epoch (its schedule is set in advance), and far less

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from ptapt.atomic import write_tsv
 from ptapt.config import stage_config
 from ptapt.data.manifest import Utterance, write_manifest
 from ptapt.errors import PtaptError
+from ptapt.models.backbone import BackboneSpec, load_for_pretraining
 from ptapt.training.checkpoint import ResumeCheckpoint
 from ptapt.training.fit import run_fingerprint
 from ptapt.training.selection import BestWeights
@@ -213,3 +215,36 @@ def test_a_second_snakemake_run_on_the_same_results_is_refused(tmp_path, cli_env
     assert second.returncode != 0 and any(r in second.stderr for r in refusals)
     assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
     assert (tmp_path / target).exists()
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        (None, "no such recipe file"),
+        ('{"preset": "small-wav2vec2"}', "give exactly the keys 'preset' and 'pretraining'"),
+        ('{"preset": "small-wav2vec2", "pretraining": {"steps": 0}}', "config tapt.steps"),
+    ],
+)
+def test_a_bad_backbone_recipe_is_one_line_naming_it(recipe, message, tmp_path, cli_env):
+    path = tmp_path / "recipe.json"
+    if recipe is not None:
+        path.write_text(recipe)
+    args = ["--recipe", str(path), "--audio-dir", str(tmp_path), "--out-dir", str(tmp_path / "o")]
+    run = subprocess.run(
+        [sys.executable, "-m", "ptapt", "pretrain-backbone", *args, "--work-dir", str(tmp_path)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    last = run.stderr.strip().splitlines()[-1]
+    assert message in last and last.startswith("ptapt pretrain-backbone: error:")
+
+
+def test_the_demo_backbone_recipe_loads_and_its_architecture_fits_20_mb():
+    root = Path(__file__).resolve().parents[1]
+    recipe = json.loads((root / "backbones/demo-wav2vec2.recipe.json").read_text())
+    stage_config("tapt", recipe["pretraining"])  # every key valid
+    model = load_for_pretraining(BackboneSpec(preset=recipe["preset"]))
+    assert 4 * sum(p.numel() for p in model.parameters()) < 20e6

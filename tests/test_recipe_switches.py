@@ -19,8 +19,9 @@ from ptapt.models.backbone import (
     load_for_pretraining,
     save_backbone,
 )
-from ptapt.models.contrastive import ContrastiveObjective
-from ptapt.models.masking import zero_spans
+from ptapt.models.contrastive import ContrastiveObjective, gumbel_temperature
+from ptapt.models.frames import num_frames
+from ptapt.models.masking import padded_time_mask, valid_frames, zero_spans
 from ptapt.models.utterance_classifier import ClassifierConfig, UtteranceClassifier
 from ptapt.stages import finetune, stage1
 
@@ -36,6 +37,13 @@ def test_defaults_are_the_reference_recipe():
     assert (ft.pooling, ft.mask_padding) == ("mean-of-relu", True)
     assert stage_config("ptapt").mask_padding and not stage_config("tapt").mask_padding
     assert stage_config("tapt").diversity_scaling == "none"
+    assert stage_config("tapt").gumbel_decay == 1.0  # the temperature stays at 2 (N4)
+
+
+def test_gumbel_temperature_decays_only_when_asked():
+    assert gumbel_temperature(5000, 2.0, 0.5, 1.0) == 2.0
+    assert gumbel_temperature(1000, 2.0, 0.5, 0.999) == pytest.approx(2.0 * 0.999**1000)
+    assert gumbel_temperature(10**6, 2.0, 0.5, 0.999) == 0.5
 
 
 def test_stage1_spec_augment_zeroes_spans_in_training_only():
@@ -92,13 +100,48 @@ def test_pooling_of_the_reference_code_and_of_the_paper_text_differ():
 def test_stage4_masks_padding_when_asked(mask_padding):
     model = classifier("mean-of-relu")
     seen = []
-    model.forward = lambda batch: seen.append(batch) or torch.zeros(len(batch.ids), 4)
+    model.forward = lambda batch, mask=None: seen.append(batch) or torch.zeros(len(batch.ids), 4)
     waves = [np.ones(16000, np.float32), np.ones(8000, np.float32)] * 4
     cfg = stage_config("finetune", batch_size=2, mask_padding=mask_padding)
     batches = finetune.length_buckets(waves, 16000, cfg, seed=0)
     step = finetune.utterance_steps(model, waves, np.arange(8) % 4, batches, cfg, CPU)
     step(0, 0, np.random.default_rng(0))
     assert (seen[0].attention is not None) == mask_padding
+
+
+def test_stage4_masks_short_utterances_at_the_reference_rate():
+    """Fidelity N1: SpecAugment's time spans are drawn over a full training crop's frames (the
+    padded length of the reference's random batches), then kept inside each utterance. With
+    the default rate, 1 s clips get about 7 % of their frames masked and most get no span (the
+    reference: 7.2 %, 74 %), not half of every clip as per-utterance spans would give."""
+    cfg = stage_config("finetune")
+    layout = conv_layout(load_backbone(BACKBONE).config)
+    crop = num_frames(int(cfg.max_train_seconds * 16000), layout)
+    args = (cfg.mask_time_prob, cfg.mask_time_length, cfg.mask_time_min_masks, crop)
+    np.random.seed(0)
+    clips = np.ones((64, num_frames(16000, layout)), dtype=bool)
+    masks = np.stack([padded_time_mask(clips, *args) for _ in range(50)])
+    assert 0.04 < masks.mean() < 0.11
+    assert (~masks.any(axis=2)).mean() > 0.5
+    mixed = valid_frames(np.array([16000, 48000, 160000]), layout)
+    for _ in range(20):
+        assert not (padded_time_mask(mixed, *args) & ~mixed).any()  # never in padding
+
+
+def test_stage4_passes_its_time_mask_to_the_backbone_in_training_only():
+    model = classifier("mean-of-relu")
+    waves = list(np.random.default_rng(0).standard_normal((2, 16000)).astype(np.float32))
+    batch = collate(waves, conv_layout(model.backbone.config), False, CPU)
+    everything = torch.ones(batch.valid.shape, dtype=torch.bool)
+    with torch.no_grad():
+        model.eval()
+        assert torch.equal(model(batch, everything), model(batch))
+        model.train()
+        model.backbone.config.mask_feature_prob = 0.0  # only the time mask in play
+        torch.manual_seed(1)
+        masked = model(batch, everything)
+        torch.manual_seed(1)
+        assert not torch.allclose(masked, model(batch, None))
 
 
 def test_spec_augment_off_loads_a_saved_backbone_and_fine_tunes(tmp_path):

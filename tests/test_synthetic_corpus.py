@@ -14,7 +14,14 @@ from transformers.audio_utils import mel_filter_bank, spectrogram, window_functi
 
 from conftest import parse_iemocap
 from ptapt.data.audio import load_audio
-from ptapt.data.synthetic_corpus import write_corpus
+from ptapt.data.speech_synth import (
+    SAMPLE_RATE,
+    Reading,
+    _phrase_contour,
+    _syllable_plan,
+    read_text,
+)
+from ptapt.data.synthetic_corpus import _plan_read_speech, write_corpus
 from ptapt.errors import PtaptError
 from ptapt.metrics import unweighted_accuracy
 
@@ -120,3 +127,49 @@ def test_generic_preset_is_read_speech_of_other_voices(tmp_path):
     wavs = list(root.rglob("*.wav"))
     assert len(wavs) == 160
     assert not list(root.rglob("EmoEvaluation"))
+
+
+def test_read_speech_preset_has_many_voices_rooms_and_hours():
+    """The demo backbone's pretraining corpus (planned, not rendered: 5 hours): 50 or more
+    voices, several recording setups, hours of sentences, no emotion label."""
+    specs = _plan_read_speech(seed=0)
+    speakers = {s.path.split("/")[0] for s in specs}
+    assert len(speakers) >= 50
+    assert len({s.voice for s in specs}) == len(speakers)
+    assert len({s.channel for s in specs}) >= 6
+    assert {s.channel.reverb_s > 0 for s in specs} == {True, False}
+    assert sum(s.n_samples for s in specs) / SAMPLE_RATE / 3600 >= 4.0
+    assert {s.label for s in specs} == {"reading"}
+
+
+def test_read_sentences_fall_or_rise_at_the_end_and_reset_at_each_phrase():
+    rng = np.random.default_rng(0)
+    n = 6 * SAMPLE_RATE
+    plan = _syllable_plan(n, 5.0, rng)
+    ends = [start + length for start, length, *_, boundary in plan if boundary]
+    assert len(ends) >= 3
+    question = _phrase_contour(n, plan, Reading(5.0, 2.0, 0.0, 0.0), rng)
+    statement = _phrase_contour(n, plan, Reading(-4.0, 2.0, 0.0, 0.0), rng)
+    assert question[-1] > 2.0 and statement[-1] < -5.0
+    assert all(question[end] == 0.0 for end in ends[:-1])  # declination reset
+
+
+def test_reading_changes_its_rate_across_the_sentence():
+    n = 8 * SAMPLE_RATE
+    plan = _syllable_plan(n, 5.0, np.random.default_rng(1), rate_drift=0.6)
+    starts, lengths = np.array([(start, length) for start, length, *_ in plan]).T
+    first, second = lengths[starts < n / 2].mean(), lengths[starts >= n / 2].mean()
+    assert first > 1.25 * second  # syllables shorten as the rate rises
+
+
+def test_read_text_is_words_of_a_lexicon_so_syllable_sequences_recur():
+    """Read speech has words: its syllable trigrams recur far more often than those of the
+    same syllables in random order (independent syllables, as the emotional corpora have)."""
+    rng = np.random.default_rng(0)
+    text = read_text(rng, 20000)
+    shuffled = [text[i] for i in rng.permutation(len(text))]
+
+    def distinct_trigrams(seq):
+        return len(set(zip(seq, seq[1:], seq[2:], strict=False)))
+
+    assert distinct_trigrams(text) < 0.75 * distinct_trigrams(shuffled)

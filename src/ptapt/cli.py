@@ -149,6 +149,23 @@ def cmd_stage3(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_pretrain_backbone(args: argparse.Namespace) -> None:
+    """A backbone pretrained from scratch with the contrastive objective, as its recipe file
+    says: {"preset": architecture, "pretraining": TAPT config section}."""
+    from ptapt.stages import stage3
+
+    _threads(args.threads)
+    if not Path(args.recipe).is_file():
+        raise PtaptError(f"{args.recipe}: no such recipe file")
+    recipe = parse_json(Path(args.recipe).read_text(), args.recipe)
+    if set(recipe) != {"preset", "pretraining"}:
+        raise PtaptError(f"{args.recipe}: give exactly the keys 'preset' and 'pretraining'")
+    cfg = stage_config("tapt", recipe["pretraining"])
+    backbone = _backbone(json.dumps({"preset": recipe["preset"]}))
+    audio = stage3.directory_audio(args.audio_dir)
+    stage3.run("tapt", audio, backbone, cfg, args.out_dir, args.work_dir, None, True)
+
+
 def cmd_finetune(args: argparse.Namespace) -> None:
     from ptapt.stages import finetune
 
@@ -311,12 +328,12 @@ def _label_arguments(p: argparse.ArgumentParser) -> None:
 def _corpus_commands(sub) -> None:
     p = sub.add_parser("synth-corpus", help="write a synthetic corpus in a corpus's layout")
     p.add_argument("--out", required=True, help="directory to create")
-    p.add_argument("--preset", default="demo", choices=["demo", "tiny", "generic"])
+    p.add_argument("--preset", default="demo", choices=["demo", "tiny", "generic", "read-speech"])
     p.add_argument(
         "--layout",
         default="iemocap",
         choices=sorted(n for n, c in CORPORA.items() if n == "iemocap" or c.synthetic),
-        help="whose file layout, naming and sample rate (generic: iemocap only)",
+        help="whose file layout, naming and sample rate (generic, read-speech: iemocap only)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
@@ -364,6 +381,7 @@ def _training_commands(sub) -> None:
     p.set_defaults(func=cmd_stage2)
 
     _stage3_command(sub)
+    _pretrain_backbone_command(sub)
 
     p = sub.add_parser("finetune", help="fine-tune and test the utterance classifier on a fold")
     _stage_arguments(p)
@@ -403,6 +421,18 @@ def _stage3_command(sub) -> None:
     )
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.set_defaults(func=cmd_stage3)
+
+
+def _pretrain_backbone_command(sub) -> None:
+    p = sub.add_parser(
+        "pretrain-backbone", help="pretrain a backbone from scratch on a directory of audio"
+    )
+    p.add_argument("--recipe", required=True, help='JSON file: {"preset", "pretraining"}')
+    p.add_argument("--audio-dir", required=True, help="train on every audio file under it")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.set_defaults(func=cmd_pretrain_backbone)
 
 
 def _result_commands(sub) -> None:

@@ -96,19 +96,21 @@ def crop_to_shortest(waves: list[np.ndarray], rng: np.random.Generator) -> np.nd
 @dataclass
 class BucketBatches:
     """Utterances fall into geometric length buckets: within a bucket, lengths differ by at most
-    `ratio` (10 % by default), so a batch drawn from one bucket wastes at most that share on
-    padding. Each epoch shuffles every bucket, packs its utterances into batches while the
-    padded size (items x longest item) stays within a budget of audio samples, then shuffles all
-    batches. Batch sizes thus adapt to lengths; the last batch of a bucket may be smaller.
-    With `max_items` (stage 4's batch size) a batch also closes at that many utterances, and
-    the shuffled buckets are packed one after another in length order: every batch but the
-    last is full, and holds utterances of one bucket or of neighbouring ones."""
+    `ratio` (10 % by default). Each epoch shuffles every bucket, lays the buckets one after
+    another in length order, and packs that run into batches while the padded size (items x
+    longest item) stays within a budget of audio samples; then it shuffles the batches. A batch
+    holds utterances of one bucket or of neighbouring ones, so padding stays small, and batch
+    sizes adapt to lengths. This is the reference's dynamic batching (stage 3): its leftover,
+    the last batch of the run, which did not fill the budget, is dropped (`drop_last`) unless it
+    is the epoch's only batch. With `max_items` (stage 4's batch size) a batch also closes at
+    that many utterances: every batch but the last is full."""
 
     lengths: np.ndarray  # samples per utterance, already capped at the crop length
     max_batch_samples: int  # padded budget: items x longest item
     ratio: float = 1.1  # longest / shortest length within a bucket
     seed: int = 0
     max_items: int | None = None
+    drop_last: bool = False
     _cache: dict = field(default_factory=dict, repr=False)
     _ends: list[int] = field(default_factory=list, repr=False)  # steps done after each epoch
 
@@ -120,10 +122,12 @@ class BucketBatches:
     def _make_epoch(self, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch])
         bucket = np.floor(np.log(self.lengths) / np.log(self.ratio)).astype(np.int64)
-        groups = [rng.permutation(np.flatnonzero(bucket == b)) for b in np.unique(bucket)]
-        if self.max_items:  # full batches: cut the buckets, in length order, into runs
-            groups = [np.concatenate(groups)]
-        batches = [batch for group in groups for batch in self._pack(group)]
+        run = np.concatenate(
+            [rng.permutation(np.flatnonzero(bucket == b)) for b in np.unique(bucket)]
+        )
+        batches = self._pack(run)
+        if self.drop_last and len(batches) > 1:
+            batches = batches[:-1]
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def _pack(self, items: np.ndarray) -> list[np.ndarray]:

@@ -76,6 +76,18 @@ EMOTIONS = {
 }
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How a read sentence is delivered beyond its prosody: each phrase declines on its own and
+    is reset at the next; the sentence ends in a fall (statement) or a rise (question); rate and
+    loudness drift across it."""
+
+    final_st: float  # pitch movement over the last syllable, in semitones: < 0 fall, > 0 rise
+    phrase_declination_st: float  # fall over each phrase
+    rate_drift: float  # relative change of the speaking rate from start to end
+    level_drift_db: float  # loudness change from start to end
+
+
 def vary(prosody: Prosody, rng: np.random.Generator, amount: float = 1.0) -> Prosody:
     """Per-utterance variation around an emotion's prosody, so classes overlap as in real speech."""
     return Prosody(
@@ -96,57 +108,107 @@ def blend(a: Prosody, b: Prosody, w: float) -> Prosody:
     return replace(a, **mix)
 
 
+def _lexicon(size: int = 300, seed: int = 20261207) -> tuple[list[list[tuple]], np.ndarray]:
+    """A fixed vocabulary of read speech: words of 1-3 syllables (a vowel, and maybe a fricative
+    before it) with Zipf frequencies, so a syllable is partly predictable from its neighbours,
+    as in a language; the emotional corpora keep independent syllables."""
+    rng = np.random.default_rng(seed)
+    vowels = list(VOWELS)
+    words = [
+        [
+            (vowels[rng.integers(len(vowels))], int(rng.integers(len(FRICATIVES) + 2)))
+            for _ in range(rng.integers(1, 4))
+        ]
+        for _ in range(size)
+    ]
+    frequency = 1.0 / np.arange(1, size + 1)
+    return words, frequency / frequency.sum()
+
+
+LEXICON = _lexicon()
+
+
+def read_text(rng: np.random.Generator, n_syllables: int):
+    """(vowel, fricative band or None) per syllable of words drawn from the lexicon."""
+    words, frequency = LEXICON
+    out = []
+    while len(out) < n_syllables:
+        for vowel, fricative in words[rng.choice(len(words), p=frequency)]:
+            out.append((vowel, FRICATIVES[fricative] if fricative < len(FRICATIVES) else None))
+    return out
+
+
 def synthesize(
-    voice: Voice, prosody: Prosody, n_samples: int, rng: np.random.Generator
+    voice: Voice,
+    prosody: Prosody,
+    n_samples: int,
+    rng: np.random.Generator,
+    reading: Reading | None = None,
 ) -> np.ndarray:
     """One utterance of exactly `n_samples` samples, float64, peak below 1."""
-    plan = _syllable_plan(n_samples, prosody.rate_syl_s, rng)
-    f0 = _f0_contour(n_samples, voice.f0_hz * prosody.f0_scale, prosody, plan, rng)
+    drift = reading.rate_drift if reading else 0.0
+    text = read_text(rng, int(n_samples / SAMPLE_RATE * 12) + 4) if reading else None
+    plan = _syllable_plan(n_samples, prosody.rate_syl_s, rng, drift, text)
+    f0 = _f0_contour(n_samples, voice.f0_hz * prosody.f0_scale, prosody, plan, rng, reading)
     source = _glottal_source(f0, prosody.open_quotient, rng)
     aspiration = rng.standard_normal(n_samples) * (
         0.02 + 0.25 * voice.breathiness * prosody.open_quotient
     )
     out = np.zeros(n_samples)
-    for start, length, vowel, fricative, accent in plan:
+    for start, length, vowel, fricative, accent, _ in plan:
         seg = slice(start, start + length)
         excitation = (source[seg] + aspiration[seg]) * _envelope(length, 0.02, 0.05)
         formants = [f * voice.formant_scale for f in VOWELS[vowel]]
         out[seg] += accent * _vocal_tract(excitation, formants)
         if fricative is not None:
             out[seg] += accent * _fricative(length, fricative, rng)
+    if reading and reading.level_drift_db:
+        out *= 10 ** (reading.level_drift_db * (np.linspace(-0.5, 0.5, n_samples)) / 20)
     return out
 
 
-def _syllable_plan(n: int, rate: float, rng: np.random.Generator) -> list[tuple]:
-    """(start, length, vowel, fricative band or None, accent gain) per syllable."""
+def _syllable_plan(
+    n: int, rate: float, rng: np.random.Generator, rate_drift: float = 0.0, text=None
+) -> list[tuple]:
+    """(start, length, vowel, fricative band or None, accent gain, ends a phrase) per syllable;
+    `rate_drift` changes the rate linearly from (1 - drift / 2) to (1 + drift / 2) times `rate`."""
     sr = SAMPLE_RATE
     pos = int(rng.uniform(0.02, 0.08) * sr)
     end = n - int(0.03 * sr)
     plan, since_pause = [], 0
     vowels = list(VOWELS)
     while pos < end:
-        length = min(int(rng.uniform(0.7, 1.3) * sr / rate), end - pos)
+        local_rate = rate * (1.0 + rate_drift * (pos / n - 0.5)) if rate_drift else rate
+        length = min(int(rng.uniform(0.7, 1.3) * sr / local_rate), end - pos)
         if length < int(0.04 * sr):
             break
-        vowel = vowels[rng.integers(len(vowels))]
-        fricative = FRICATIVES[rng.integers(len(FRICATIVES))] if rng.random() < 0.35 else None
+        if text is None:  # independent syllables
+            vowel = vowels[rng.integers(len(vowels))]
+            fricative = FRICATIVES[rng.integers(len(FRICATIVES))] if rng.random() < 0.35 else None
+        else:
+            vowel, fricative = text[len(plan)]
         accent = float(np.exp(rng.normal(0, 0.25)))
-        plan.append((pos, length, vowel, fricative, accent))
+        plan.append([pos, length, vowel, fricative, accent, False])
         pos += length + int(rng.uniform(0.0, 0.04) * sr)
         since_pause += 1
         if since_pause >= rng.integers(4, 9):  # phrase boundary
+            plan[-1][-1] = True
             pos += int(rng.uniform(0.12, 0.3) * sr * 4.4 / rate)
             since_pause = 0
     if not plan:  # very short clips still carry one syllable
-        plan.append((0, n, vowels[rng.integers(len(vowels))], None, 1.0))
-    return plan
+        plan.append([0, n, vowels[rng.integers(len(vowels))], None, 1.0, False])
+    plan[-1][-1] = True
+    return [tuple(syllable) for syllable in plan]
 
 
 def _f0_contour(
-    n: int, base: float, prosody: Prosody, plan, rng: np.random.Generator
+    n: int, base: float, prosody: Prosody, plan, rng: np.random.Generator, reading=None
 ) -> np.ndarray:
     t = np.arange(n) / SAMPLE_RATE
-    semitones = -1.5 * t / max(t[-1], 1e-3)  # declination over the utterance
+    if reading is None:
+        semitones = -1.5 * t / max(t[-1], 1e-3)  # declination over the utterance
+    else:
+        semitones = _phrase_contour(n, plan, reading, rng)
     for start, length, *_ in plan:
         if rng.random() < 0.5:  # pitch accent on about half the syllables
             bump = (
@@ -157,6 +219,26 @@ def _f0_contour(
     block = SAMPLE_RATE // 200
     noise = np.repeat(rng.standard_normal(n // block + 1), block)[:n]
     return base * 2.0 ** (semitones / 12.0) * (1.0 + prosody.jitter * noise)
+
+
+def _phrase_contour(n: int, plan, reading: Reading, rng: np.random.Generator) -> np.ndarray:
+    """Semitones of a read sentence: each phrase declines from its start and ends in a boundary
+    tone: the sentence's last one is `final_st`, the others a small continuation movement."""
+    semitones = np.zeros(n)
+    phrase_start = 0
+    for start, length, *_, ends_phrase in plan:
+        if not ends_phrase:
+            continue
+        end = start + length
+        semitones[phrase_start:end] = np.linspace(
+            0, -reading.phrase_declination_st, end - phrase_start
+        )
+        last = end == plan[-1][0] + plan[-1][1]
+        tone = reading.final_st if last else rng.uniform(-1.0, 1.5)
+        semitones[start:end] += np.linspace(0, tone, length)
+        semitones[end:] = semitones[end - 1] if last else 0.0
+        phrase_start = end
+    return semitones
 
 
 def _glottal_source(f0: np.ndarray, open_quotient: float, rng: np.random.Generator) -> np.ndarray:

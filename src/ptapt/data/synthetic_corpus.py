@@ -36,6 +36,8 @@ from ptapt.data.speech_synth import (
     EMOTIONS,
     SAMPLE_RATE,
     Channel,
+    Prosody,
+    Reading,
     Voice,
     blend,
     finish,
@@ -60,7 +62,9 @@ PRESETS = {
     "tiny": Preset((6, 6), (1, 1), 1.2, 0.3, 0, 1),
 }
 GENERIC_SPEAKERS, GENERIC_UTTS_PER_SPEAKER = 8, 20
-ALL_PRESETS = (*PRESETS, "generic")
+# The demo backbone's pretraining corpus: about 5 hours of read sentences.
+READ_SPEAKERS, READ_UTTS_PER_SPEAKER, READ_SETUPS = 120, 18, 12
+ALL_PRESETS = (*PRESETS, "generic", "read-speech")
 
 # Written label -> (probability, prosody); "hap" is written as exc for part of the happy class.
 KEPT = {"neu": 0.31, "hap": 0.30, "ang": 0.20, "sad": 0.19}
@@ -129,6 +133,8 @@ def write_corpus(
             specs = _plan_layout(CORPORA[layout], preset, seed)
         elif preset == "generic":
             specs = _plan_generic(seed)
+        elif preset == "read-speech":
+            specs = _plan_read_speech(seed)
         else:
             specs, texts = _plan_iemocap(PRESETS[preset], seed)
             for rel, text in texts.items():
@@ -328,6 +334,36 @@ def _plan_generic(seed: int) -> list[UttSpec]:
     return specs
 
 
+def _plan_read_speech(seed: int) -> list[UttSpec]:
+    """Many voices reading sentences (the LibriSpeech role at small scale): a wider range of
+    voices than the emotional corpora's, each speaker recorded in one of several setups (close
+    or room microphones, dry or reverberant rooms, quiet or noisy), sentences of 2-16 s."""
+    rng = np.random.default_rng([seed, 4])
+    setups = [
+        Channel(
+            tilt=rng.uniform(-0.4, 0.7),
+            reverb_s=0.0 if k % 3 == 0 else rng.uniform(0.1, 0.6),
+            gain_db=rng.uniform(-8.0, 8.0),
+            snr_db=(lowest := rng.uniform(10.0, 30.0), lowest + 15.0),
+            room_seed=100 + k,
+        )
+        for k in range(READ_SETUPS)
+    ]
+    specs = []
+    for k in range(READ_SPEAKERS):
+        spk = f"reader{k + 1:03d}"
+        if k % 2:
+            voice = Voice(rng.uniform(160, 260), rng.uniform(1.08, 1.26), rng.uniform(0.05, 0.6))
+        else:
+            voice = Voice(rng.uniform(85, 150), rng.uniform(0.90, 1.06), rng.uniform(0.05, 0.6))
+        setup = setups[rng.integers(READ_SETUPS)]
+        for j in range(READ_UTTS_PER_SPEAKER):
+            n = int(round(np.clip(rng.lognormal(np.log(7.5), 0.4), 2.0, 16.0) * SAMPLE_RATE))
+            path = f"{spk}/{spk}_{j:04d}.wav"
+            specs.append(UttSpec(len(specs), path, "reading", voice, setup, n))
+    return specs
+
+
 def _plan_layout(corpus: Corpus, preset: str, seed: int) -> list[UttSpec]:
     """The corpus module's files, each speaker a voice of their own in one studio."""
     rng = np.random.default_rng([seed, 3])
@@ -376,14 +412,38 @@ def _render(item: tuple[Path, UttSpec, int]) -> None:
         write_pcm16(path, np.zeros(0, np.float32), spec.sample_rate)
         return
     rng = np.random.default_rng([seed, 2, spec.index])
-    prosody = _prosody(spec.label, rng)
-    speech = synthesize(spec.voice, prosody, spec.n_samples, rng)
+    if spec.label == "reading":
+        prosody, reading = reading_delivery(rng)
+    else:
+        prosody, reading = _prosody(spec.label, rng), None
+    speech = synthesize(spec.voice, prosody, spec.n_samples, rng, reading)
     wav = finish(speech, prosody.level_db + rng.normal(0, 2.0), spec.channel, rng)
     if spec.sample_rate != SAMPLE_RATE:
         wav = soxr.resample(wav, SAMPLE_RATE, spec.sample_rate, quality="HQ")
     if spec.channels > 1:  # the far channel a little quieter
         wav = np.stack([wav * 0.8**k for k in range(spec.channels)], axis=1)
     write_pcm16(path, wav, spec.sample_rate)
+
+
+def reading_delivery(rng: np.random.Generator) -> tuple[Prosody, Reading]:
+    """A read sentence's prosody and delivery, drawn broadly: pitch level and range, rate,
+    loudness and voice quality vary as in expressive reading, with no emotion behind them."""
+    prosody = Prosody(
+        f0_scale=float(np.exp(rng.normal(0, 0.10))),
+        f0_range_st=rng.uniform(1.0, 6.0),
+        rate_syl_s=rng.uniform(3.4, 6.0),
+        level_db=rng.normal(0, 3.0),
+        open_quotient=rng.uniform(0.42, 0.74),
+        jitter=float(np.exp(rng.uniform(np.log(0.006), np.log(0.03)))),
+    )
+    question = rng.random() < 0.25
+    reading = Reading(
+        final_st=rng.uniform(3.0, 7.0) if question else rng.uniform(-5.0, -1.5),
+        phrase_declination_st=rng.uniform(0.5, 3.0),
+        rate_drift=rng.normal(0, 0.15),
+        level_drift_db=rng.normal(0, 3.0),
+    )
+    return prosody, reading
 
 
 def _prosody(label: str, rng: np.random.Generator):

@@ -65,6 +65,22 @@ PRESETS: dict[str, PretrainedConfig] = {
         codevector_dim=32,
         proj_codevector_dim=32,
     ),
+    # The demo backbone's architecture (backbones/demo-wav2vec2, `make demo-backbone`): a
+    # wav2vec 2.0 base in miniature, with the base's 2 x 320 codebook and 5 % LayerDrop.
+    "small-wav2vec2": Wav2Vec2Config(
+        hidden_size=192,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=768,
+        conv_dim=(128,) * 7,
+        num_conv_pos_embeddings=32,
+        num_conv_pos_embedding_groups=8,
+        layerdrop=0.05,
+        num_codevector_groups=2,
+        num_codevectors_per_group=320,
+        codevector_dim=128,
+        proj_codevector_dim=128,
+    ),
     "tiny-hubert": HubertConfig(**_TINY),
     "tiny-wavlm": WavLMConfig(**_TINY, num_buckets=32, max_bucket_distance=100),
 }

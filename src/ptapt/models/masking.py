@@ -54,6 +54,21 @@ def time_mask(valid: np.ndarray, prob: float, span: int, min_masks: int) -> np.n
     return mask
 
 
+def padded_time_mask(
+    valid: np.ndarray, prob: float, span: int, min_masks: int, frames: int
+) -> np.ndarray:
+    """(B, T) bool SpecAugment time mask as the reference draws it in stage 4 (fidelity N1):
+    spans over `frames`, the frame count of a full training crop (the padded length of the
+    reference's random batches), cut to the batch and kept inside each utterance's valid
+    frames. A short utterance is thus masked at the same rate per frame as a long one, often
+    not at all; transformers, given an attention mask, would put at least `min_masks` spans
+    inside every utterance (half of a 1 s clip)."""
+    batch, width = valid.shape
+    frames = max(frames, width, span)
+    mask = _compute_mask_indices((batch, frames), prob, span, min_masks=min_masks)
+    return mask[:, :width] & valid
+
+
 def zero_spans(z: torch.Tensor, spec: dict) -> torch.Tensor:
     """SpecAugment on (B, C, T) features, set to 0 (the reference's stage 1): time spans with
     `mask_time_*` and channel spans with `mask_feature_*` settings. Spans longer than the input

@@ -88,16 +88,20 @@ class UtteranceClassifier(nn.Module):
             self.backbone.eval()  # a fixed backbone: no dropout, no SpecAugment
         return self
 
-    def forward(self, batch) -> torch.Tensor:
-        """Logits (B, classes) of an `AudioBatch`; pooling covers its valid frames only."""
-        return self.classify(self.features(batch), batch.valid_mask)
+    def forward(self, batch, time_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, classes) of an `AudioBatch`; pooling covers its valid frames only.
+        `time_mask` (B, T), in training: the frames SpecAugment masks."""
+        return self.classify(self.features(batch, time_mask), batch.valid_mask)
 
-    def features(self, batch) -> torch.Tensor:
+    def features(self, batch, time_mask: torch.Tensor | None = None) -> torch.Tensor:
         """What the head reads: the hidden states of every layer (L, B, T, D) when it weights
         them, else the last (1, B, T, D)."""
         weighted = self.layer_weights is not None
         out = self.backbone(
-            batch.wav, attention_mask=batch.attention, output_hidden_states=weighted
+            batch.wav,
+            attention_mask=batch.attention,
+            mask_time_indices=time_mask if self.training else None,
+            output_hidden_states=weighted,
         )
         if weighted:
             return torch.stack(out.hidden_states, dim=0)

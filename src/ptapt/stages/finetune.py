@@ -28,7 +28,8 @@ from ptapt.data.manifest import label_ids, read_manifest, select
 from ptapt.data.predictions import write_predictions
 from ptapt.metrics import classification_report, unweighted_accuracy
 from ptapt.models.backbone import BackboneSpec, conv_layout, load_backbone
-from ptapt.models.masking import uses_attention_mask
+from ptapt.models.frames import num_frames
+from ptapt.models.masking import padded_time_mask, uses_attention_mask
 from ptapt.models.utterance_classifier import (
     ClassifierConfig,
     UtteranceClassifier,
@@ -155,11 +156,13 @@ def utterance_steps(
     weight = class_weights(targets, len(model.config.labels)).to(device)
     layout = conv_layout(model.backbone.config)
     use_attention = cfg.mask_padding or uses_attention_mask(model.backbone.config)
+    crop_frames = num_frames(int(cfg.max_train_seconds * SAMPLE_RATE), layout)
 
     def step_fn(step, micro, rng):
         idx = batches.batch(step * cfg.accumulation + micro)
         if cache is None:
-            logits = model(collate([waves[i] for i in idx], layout, use_attention, device))
+            batch = collate([waves[i] for i in idx], layout, use_attention, device)
+            logits = model(batch, spec_time_mask(batch, cfg, crop_frames))
         else:
             logits = model.classify(*cache.batch(idx, device))
         target = torch.as_tensor(targets[idx], device=device)
@@ -168,6 +171,16 @@ def utterance_steps(
         return loss, {"accuracy": accuracy}
 
     return step_fn
+
+
+def spec_time_mask(batch, cfg: FinetuneConfig, crop_frames: int) -> torch.Tensor | None:
+    """SpecAugment's time spans for a training batch, drawn as the reference draws them."""
+    if cfg.mask_time_prob <= 0:
+        return None
+    mask = padded_time_mask(
+        batch.valid, cfg.mask_time_prob, cfg.mask_time_length, cfg.mask_time_min_masks, crop_frames
+    )
+    return torch.from_numpy(mask).to(batch.wav.device)
 
 
 def test(model: UtteranceClassifier, rows, labels: list[str], out_dir: str) -> dict:

@@ -132,9 +132,8 @@ def batch_steps(objective: nn.Module, audio: Audio, cfg: PretrainConfig, device)
     use_attention = cfg.mask_padding or uses_attention_mask(config)
     max_samples = int(cfg.max_crop_seconds * SAMPLE_RATE)
     lengths = np.array([min(len(w), max_samples) for w in audio.waves])
-    batches = BucketBatches(
-        lengths, int(cfg.batch_seconds * SAMPLE_RATE), cfg.bucket_ratio, cfg.seed
-    )
+    budget = int(cfg.batch_seconds * SAMPLE_RATE)
+    batches = BucketBatches(lengths, budget, cfg.bucket_ratio, cfg.seed, drop_last=True)
 
     def step_fn(step, micro, rng):
         idx = batches.batch(step * cfg.accumulation + micro)
