@@ -221,8 +221,12 @@ def test_a_second_snakemake_run_on_the_same_results_is_refused(tmp_path, cli_env
     ("recipe", "message"),
     [
         (None, "no such recipe file"),
-        ('{"preset": "small-wav2vec2"}', "give exactly the keys 'preset' and 'pretraining'"),
-        ('{"preset": "small-wav2vec2", "pretraining": {"steps": 0}}', "config tapt.steps"),
+        ('{"preset": "small-wav2vec2"}', "give exactly the keys 'preset', 'pretraining', 'units'"),
+        (
+            '{"preset": "small-wav2vec2", "pretraining": {"steps": 0}, "units": {}}',
+            "config tapt.steps",
+        ),
+        ('{"preset": "small-wav2vec2", "pretraining": {}, "units": {"k": 1}}', "config units.k"),
     ],
 )
 def test_a_bad_backbone_recipe_is_one_line_naming_it(recipe, message, tmp_path, cli_env):
@@ -246,5 +250,6 @@ def test_the_demo_backbone_recipe_loads_and_its_architecture_fits_20_mb():
     root = Path(__file__).resolve().parents[1]
     recipe = json.loads((root / "backbones/demo-wav2vec2.recipe.json").read_text())
     stage_config("tapt", recipe["pretraining"])  # every key valid
+    stage_config("units", recipe["units"])
     model = load_for_pretraining(BackboneSpec(preset=recipe["preset"]))
     assert 4 * sum(p.numel() for p in model.parameters()) < 20e6

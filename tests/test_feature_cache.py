@@ -60,3 +60,17 @@ def test_frozen_training_runs_the_backbone_once_per_utterance(tmp_path):
         loss.backward()
     assert len(calls) == len(audio)
     assert model.layer_weights.grad is not None and model.head.weight.grad is not None
+
+
+def test_standardizing_statistics_from_the_cache_match_the_backbone_s(tmp_path):
+    """`standardize` pools the training crops once: from the cache in the frozen mode, with
+    the same result as running the backbone (one utterance per batch: no padding)."""
+    model = frozen_classifier(layer_weights=True).train()
+    audio = waves()
+    cfg = stage_config("finetune", mode="frozen", layer_weights=True, batch_size=1)
+    batches = finetune.length_buckets(audio, 32000, cfg, seed=0)
+    cache = FeatureCache.build(model, audio, tmp_path / "f16", CPU, None)
+    cached = finetune.pooled_features(model, audio, batches, cfg, CPU, cache)
+    direct = finetune.pooled_features(model, audio, batches, cfg, CPU, None)
+    assert model.training and cached.shape == (len(audio), model.backbone.config.hidden_size)
+    assert torch.allclose(cached, direct, atol=2e-3)

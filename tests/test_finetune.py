@@ -172,6 +172,38 @@ def test_modes_train_what_they_should(mode):
         assert any(n.endswith(("q_proj.lora_A.default.weight",)) for n in names)
 
 
+def test_a_standardizing_head_reads_unit_variance_features_and_saves_them(tmp_path):
+    """`standardize`: the head reads pooled features with the training set's mean and std
+    removed (as StandardScaler), and a saved model keeps and reapplies them."""
+    from ptapt.models.utterance_classifier import save_classifier
+
+    model, _ = trainable_names("frozen", standardize=True)
+    model.eval()
+    waves = [
+        np.sin(np.arange(12000 + 2000 * i) * (0.01 + 0.004 * i)).astype(np.float32)
+        for i in range(6)
+    ]
+    layout = conv_layout(model.backbone.config)
+    with torch.no_grad():
+        pooled = torch.cat(
+            [
+                model.pool(model.features(b), b.valid_mask)
+                for b in (collate([w], layout, False, torch.device("cpu")) for w in waves)
+            ]
+        )
+        model.standardize(pooled)
+        scaled = (pooled - model.feature_mean) / model.feature_std
+    assert torch.allclose(scaled.mean(0), torch.zeros(scaled.shape[1]), atol=1e-4)
+    varying = pooled.std(0) > 1e-6
+    assert varying.any() and torch.allclose(scaled.std(0)[varying], torch.ones(1), atol=1e-3)
+    save_classifier(model, tmp_path / "m", {})
+    loaded = load_classifier(tmp_path / "m")
+    assert loaded.config.standardize and torch.equal(loaded.feature_std, model.feature_std)
+    assert np.allclose(loaded.probabilities(waves), model.probabilities(waves), atol=1e-6)
+    plain, _ = trainable_names("frozen")
+    assert "feature_mean" not in plain.state_dict()  # the reference head is unchanged
+
+
 def test_layer_weights_need_the_frozen_mode():
     with pytest.raises(PtaptError, match="frozen mode only"):
         trainable_names("partial", layer_weights=True)

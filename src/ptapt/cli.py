@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from ptapt.config import methods, parse_json, stage_config
+from ptapt import methods
+from ptapt.config import parse_json, stage_config
 from ptapt.corpora import CORPORA
 from ptapt.errors import PtaptError
 
@@ -132,10 +133,11 @@ def cmd_stage3(args: argparse.Namespace) -> None:
         raise PtaptError("give either --manifest and --fold, or --audio-dir")
     cfg = stage_config(args.method, parse_json(args.config, "--config"))
     backbone = _backbone(args.backbone)
+    unlabelled = methods.METHODS[args.method].unlabelled_audio
     audio = (
         stage3.directory_audio(args.audio_dir)
         if args.audio_dir
-        else stage3.fold_audio(args.manifest, args.fold, unlabelled=args.method == "tapt")
+        else stage3.fold_audio(args.manifest, args.fold, unlabelled=unlabelled)
     )
     stage3.run(
         args.method,
@@ -150,20 +152,21 @@ def cmd_stage3(args: argparse.Namespace) -> None:
 
 
 def cmd_pretrain_backbone(args: argparse.Namespace) -> None:
-    """A backbone pretrained from scratch with the contrastive objective, as its recipe file
-    says: {"preset": architecture, "pretraining": TAPT config section}."""
+    """A backbone pretrained from scratch as its recipe file says: {"preset": architecture,
+    "pretraining": TAPT config section, "units": the acoustic units predicted beside it}."""
     from ptapt.stages import stage3
 
     _threads(args.threads)
     if not Path(args.recipe).is_file():
         raise PtaptError(f"{args.recipe}: no such recipe file")
     recipe = parse_json(Path(args.recipe).read_text(), args.recipe)
-    if set(recipe) != {"preset", "pretraining"}:
-        raise PtaptError(f"{args.recipe}: give exactly the keys 'preset' and 'pretraining'")
+    if set(recipe) != {"preset", "pretraining", "units"}:
+        raise PtaptError(f"{args.recipe}: give exactly the keys 'preset', 'pretraining', 'units'")
     cfg = stage_config("tapt", recipe["pretraining"])
+    units = stage_config("units", recipe["units"])
     backbone = _backbone(json.dumps({"preset": recipe["preset"]}))
     audio = stage3.directory_audio(args.audio_dir)
-    stage3.run("tapt", audio, backbone, cfg, args.out_dir, args.work_dir, None, True)
+    stage3.from_scratch(audio, backbone, cfg, units, args.out_dir, args.work_dir)
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
@@ -388,7 +391,7 @@ def _training_commands(sub) -> None:
     p.add_argument("--work-dir", required=True, help="resumable checkpoints go here")
     p.add_argument("--backbone", required=True, help="JSON: the model to fine-tune")
     p.add_argument(
-        "--method", required=True, choices=methods()[1:], help="name recorded with the run"
+        "--method", required=True, choices=methods.fine_tuned(), help="name recorded with the run"
     )
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--labels", required=True, help="class order, comma separated")
@@ -403,7 +406,7 @@ def _training_commands(sub) -> None:
 
 def _stage3_command(sub) -> None:
     p = sub.add_parser("stage3", help="continued pretraining of the backbone: TAPT or P-TAPT")
-    p.add_argument("--method", required=True, choices=["tapt", "ptapt"])
+    p.add_argument("--method", required=True, choices=methods.names(methods.CONTINUED))
     p.add_argument("--manifest", help="with --fold: train on the fold's training utterances")
     p.add_argument("--fold", help="fold JSON file")
     p.add_argument("--audio-dir", help="instead: train on every .wav under this directory")

@@ -112,6 +112,13 @@ class PtaptConfig(PretrainConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
+class UnitsConfig:
+    k: int
+    weight: float
+    unmasked_weight: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class FinetuneConfig(TrainingConfig, SpecAugmentConfig):
     mode: str
     layer_weights: bool
@@ -122,6 +129,7 @@ class FinetuneConfig(TrainingConfig, SpecAugmentConfig):
     max_train_seconds: float
     bucket_ratio: float
     pooling: str
+    standardize: bool
     mask_padding: bool
 
     def spec_augment(self) -> dict:
@@ -157,6 +165,7 @@ SECTIONS = {
     "stage2": ("stage2", Stage2Config),
     "tapt": ("tapt", TaptConfig),
     "ptapt": ("ptapt", PtaptConfig),
+    "units": ("units", UnitsConfig),
     "backbone_pretraining": ("tapt", TaptConfig),
     "finetune": ("finetune", FinetuneConfig),
     "logmel": ("logmel", LogmelConfig),
@@ -167,11 +176,6 @@ SECTIONS = {
 @cache
 def schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
-
-
-def methods() -> list[str]:
-    """Every fine-tuning starting point, in table order (the schema's list)."""
-    return list(schema()["$defs"]["dataset"]["properties"]["methods"]["items"]["enum"])
 
 
 @cache

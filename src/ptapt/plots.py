@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ptapt.atomic import atomic_path, write_csv  # noqa: E402
-from ptapt.config import methods  # noqa: E402
+from ptapt.methods import METHODS  # noqa: E402
 
 KINDS = ("summary", "confusion", "curves", "pretraining", "clusters")
 # Curve columns drawn in one panel each, by the name's start: losses, accuracies, the rest.
@@ -82,7 +82,7 @@ def summary(runs: list[dict], stem: Path) -> list[Path]:
     for m in runs:
         ua[(m["method"], int(m["fold"]))].append(100 * m["ua"])
         classes.add(len(m["labels"]))
-    order = [m for m in methods() if any(k[0] == m for k in ua)]
+    order = [m for m in METHODS if any(k[0] == m for k in ua)]
     folds = sorted({fold for _, fold in ua})
     rows = [
         {"method": m, "fold": f, "ua_mean": np.mean(v), "ua_min": min(v), "ua_max": max(v)}

@@ -12,8 +12,10 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# The corpus registry (standard library only) gives each corpus's native labels.
+# The corpus registry gives each corpus's native labels; the methods registry each method's
+# starting point. Both are standard library only.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from ptapt import methods
 from ptapt.corpora import CORPORA
 
 # The schema ships with the package: the CLI fills a stage's defaults from the same file.
@@ -22,11 +24,6 @@ validate(config, SCHEMA)
 
 with open(SCHEMA) as schema_file:
     SCHEMA_DEFS = yaml.safe_load(schema_file)["$defs"]
-METHODS = SCHEMA_DEFS["dataset"]["properties"]["methods"]["items"]["enum"]
-# Every method but logmel fine-tunes a backbone (rule finetune); logmel has a rule of its own.
-FINETUNED_METHODS = [method for method in METHODS if method != "logmel"]
-# The probe: the initial backbone frozen, a learned weighted sum of its layers, the same head.
-PROBE = {"mode": "frozen", "layer_weights": True}
 
 # GPUs a training job holds: one where an NVIDIA driver is installed, none on a CPU-only
 # machine (so CPU jobs are not serialised by the profile's GPU limit). profiles/slurm sets it
@@ -253,10 +250,10 @@ def get_initial_backbone_files(wildcards):
 
 
 def get_finetune_config(wildcards):
-    """The recipe's finetune section; the probe's mode and layer weights on top for `probe`."""
+    """The recipe's finetune section, with the method's own settings on top (the probe's
+    frozen mode and layer weights)."""
     section = dict(run_recipe(wildcards)["finetune"])
-    if wildcards.method == "probe":
-        section.update(PROBE)
+    section.update(methods.METHODS[wildcards.method].finetune)
     return json.dumps(section, sort_keys=True)
 
 
@@ -268,13 +265,13 @@ def stage3_dir(wildcards):
 def get_finetune_backbone(wildcards):
     """V-FT and the probe start from the initial backbone, TAPT and P-TAPT from the fold's
     stage 3 of the same backbone."""
-    if wildcards.method in ("vft", "probe"):
+    if methods.METHODS[wildcards.method].start == methods.INITIAL:
         return get_initial_backbone(wildcards)
     return json.dumps({"source": stage3_dir(wildcards)})
 
 
 def get_finetune_backbone_files(wildcards):
-    if wildcards.method in ("vft", "probe"):
+    if methods.METHODS[wildcards.method].start == methods.INITIAL:
         return get_initial_backbone_files(wildcards)
     return [
         f"{stage3_dir(wildcards)}/config.json",
@@ -283,10 +280,11 @@ def get_finetune_backbone_files(wildcards):
 
 
 def get_finetune_metrics(wildcards):
-    """Every run of a dataset or experiment; logmel's (no backbone) are the dataset's own."""
+    """Every run of a dataset or experiment; those of a method without a backbone (logmel)
+    are the dataset's own."""
     paths = []
     for method in run_setting(wildcards, "methods"):
-        home = "" if method == "logmel" else wildcards.experiment
+        home = wildcards.experiment if methods.has_backbone(method) else ""
         paths += expand(
             "results/{dataset}/{home}fold{fold}/{method}/seed{seed}/metrics.json",
             dataset=wildcards.dataset,
@@ -390,8 +388,8 @@ def get_reference_audio(wildcards):
 def shift_models(wildcards):
     """(fold, method) of each fold's TAPT and P-TAPT backbone of the dataset's recipe."""
     cfg = dataset_config(wildcards.dataset)
-    methods = [m for m in ("tapt", "ptapt") if m in cfg["methods"]]
-    return [(fold, method) for fold in cfg["folds"] for method in methods]
+    continued = [m for m in methods.names(methods.CONTINUED) if m in cfg["methods"]]
+    return [(fold, method) for fold in cfg["folds"] for method in continued]
 
 
 def get_shift_models(wildcards):

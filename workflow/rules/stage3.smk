@@ -53,64 +53,48 @@ rule pretrain_backbone:
         " --work-dir {params.work_dir} --threads {threads} > {log} 2>&1"
 
 
-rule tapt:
-    input:
-        manifest="results/{dataset}/manifest.tsv",
-        fold="results/{dataset}/folds/fold{fold}.json",
-        backbone=get_initial_backbone_files,
-    output:
-        expand(
-            "results/{{dataset}}/{{experiment}}fold{{fold}}/stage3/tapt/{file}",
-            file=PRETRAINED,
-        ),
-    log:
-        "logs/{dataset}/{experiment}fold{fold}/tapt.log",
-    conda:
-        get_software_env
-    threads: 2
-    resources:
-        gpu=TRAINING_GPUS,
-    params:
-        stage=get_stage_config("tapt"),
-        backbone=get_initial_backbone,
-        out_dir=get_output_dir,
-        work_dir="checkpoints/{dataset}/{experiment}fold{fold}/tapt",
-    message:
-        "stage 3, TAPT: {wildcards.dataset} {wildcards.experiment}fold {wildcards.fold}"
-    shell:
-        "python -m ptapt stage3 --method tapt --manifest {input.manifest} --fold {input.fold}"
-        " --backbone {params.backbone:q} --keep-pretraining-head --config {params.stage:q}"
-        " --out-dir {params.out_dir} --work-dir {params.work_dir} --threads {threads}"
-        " > {log} 2>&1"
+# One rule per stage-3 method of the registry (rules tapt, ptapt), all from this definition.
+for stage3_method in methods.names(methods.CONTINUED):
+    entry = methods.METHODS[stage3_method]
 
-
-rule ptapt:
-    input:
-        manifest="results/{dataset}/manifest.tsv",
-        fold="results/{dataset}/folds/fold{fold}.json",
-        labels="results/{dataset}/fold{fold}/stage2/pseudo_labels.npz",
-        backbone=get_initial_backbone_files,
-    output:
-        expand(
-            "results/{{dataset}}/{{experiment}}fold{{fold}}/stage3/ptapt/{file}",
-            file=PRETRAINED,
-        ),
-    log:
-        "logs/{dataset}/{experiment}fold{fold}/ptapt.log",
-    conda:
-        get_software_env
-    threads: 2
-    resources:
-        gpu=TRAINING_GPUS,
-    params:
-        stage=get_stage_config("ptapt"),
-        backbone=get_initial_backbone,
-        out_dir=get_output_dir,
-        work_dir="checkpoints/{dataset}/{experiment}fold{fold}/ptapt",
-    message:
-        "stage 3, P-TAPT: {wildcards.dataset} {wildcards.experiment}fold {wildcards.fold}"
-    shell:
-        "python -m ptapt stage3 --method ptapt --manifest {input.manifest} --fold {input.fold}"
-        " --pseudo-labels {input.labels} --backbone {params.backbone:q}"
-        " --config {params.stage:q} --out-dir {params.out_dir} --work-dir {params.work_dir}"
-        " --threads {threads} > {log} 2>&1"
+    rule:
+        name:
+            stage3_method
+        input:
+            manifest="results/{dataset}/manifest.tsv",
+            fold="results/{dataset}/folds/fold{fold}.json",
+            labels=(
+                ["results/{dataset}/fold{fold}/stage2/pseudo_labels.npz"]
+                if entry.pseudo_labels
+                else []
+            ),
+            backbone=get_initial_backbone_files,
+        output:
+            expand(
+                "results/{{dataset}}/{{experiment}}fold{{fold}}/stage3/{method}/{file}",
+                method=stage3_method,
+                file=PRETRAINED,
+            ),
+        log:
+            f"logs/{{dataset}}/{{experiment}}fold{{fold}}/{stage3_method}.log",
+        conda:
+            get_software_env
+        threads: 2
+        resources:
+            gpu=TRAINING_GPUS,
+        params:
+            stage=get_stage_config(stage3_method),
+            backbone=get_initial_backbone,
+            labels=lambda wildcards, input: (
+                f" --pseudo-labels {input.labels}" if input.labels else ""
+            ),
+            keep_head=" --keep-pretraining-head" if entry.keep_pretraining_head else "",
+            out_dir=get_output_dir,
+            work_dir=f"checkpoints/{{dataset}}/{{experiment}}fold{{fold}}/{stage3_method}",
+        message:
+            f"stage 3, {entry.title}: {{wildcards.dataset}} {{wildcards.experiment}}fold {{wildcards.fold}}"
+        shell:
+            f"python -m ptapt stage3 --method {stage3_method} --manifest {{input.manifest}}"
+            " --fold {input.fold}{params.labels} --backbone {params.backbone:q}{params.keep_head}"
+            " --config {params.stage:q} --out-dir {params.out_dir} --work-dir {params.work_dir}"
+            " --threads {threads} > {log} 2>&1"

@@ -26,7 +26,7 @@ rule finetune:
     log:
         "logs/{dataset}/{experiment}fold{fold}/{method}/seed{seed}.log",
     wildcard_constraints:
-        method="|".join(FINETUNED_METHODS),
+        method="|".join(methods.fine_tuned()),
         seed=r"\d+",
     conda:
         get_software_env

@@ -53,6 +53,10 @@ class ContrastiveObjective(nn.Module):
         return self.model if keep_pretraining_head else self.model.wav2vec2
 
     def forward(self, batch: AudioBatch, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.loss(*self.outputs(batch, step))
+
+    def outputs(self, batch: AudioBatch, step: int, hidden_states: bool = False):
+        """The pretraining model's outputs on `batch`, its time mask, distractors, temperature."""
         cfg = self.cfg
         temperature = gumbel_temperature(step, cfg.gumbel_max, cfg.gumbel_min, cfg.gumbel_decay)
         self.model.set_gumbel_temperature(temperature)
@@ -68,8 +72,13 @@ class ContrastiveObjective(nn.Module):
             attention_mask=batch.attention,
             mask_time_indices=mask_t,
             sampled_negative_indices=negatives_t,
+            output_hidden_states=hidden_states,
         )
-        n_masked = int(mask.sum())
+        return out, mask_t, negatives_t, temperature, batch.valid
+
+    def loss(self, out, mask_t, negatives_t, temperature, valid) -> tuple[torch.Tensor, dict]:
+        cfg = self.cfg
+        n_masked = int(mask_t.sum())
         diversity = out.diversity_loss  # transformers: already x masked frames
         if cfg.diversity_scaling == "none":
             diversity = diversity / n_masked
@@ -81,7 +90,7 @@ class ContrastiveObjective(nn.Module):
             "diversity": out.diversity_loss.item() / n_masked,
             "accuracy": contrastive_accuracy(out, negatives_t, mask_t),
             "perplexity": out.codevector_perplexity.item(),
-            "masked_share": n_masked / int(batch.valid.sum()),
+            "masked_share": n_masked / int(valid.sum()),
             "temperature": temperature,
         }
 

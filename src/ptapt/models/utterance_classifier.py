@@ -45,6 +45,7 @@ class ClassifierConfig:
     lora_rank: int = 8
     lora_alpha: int = 16
     pooling: str = "mean-of-relu"  # saved models from before the choice existed: see load
+    standardize: bool = False  # the head reads pooled features standardized (see standardize)
 
 
 class UtteranceClassifier(nn.Module):
@@ -60,7 +61,11 @@ class UtteranceClassifier(nn.Module):
         self.backbone = backbone
         n_layers = backbone.config.num_hidden_layers + 1
         self.layer_weights = nn.Parameter(torch.zeros(n_layers)) if cfg.layer_weights else None
-        self.head = nn.Linear(backbone.config.hidden_size, len(cfg.labels))
+        dim = backbone.config.hidden_size
+        self.head = nn.Linear(dim, len(cfg.labels))
+        if cfg.standardize:  # identity until `standardize` sets them; saved with the head
+            self.register_buffer("feature_mean", torch.zeros(dim))
+            self.register_buffer("feature_std", torch.ones(dim))
         self._apply_mode()
 
     def _apply_mode(self) -> None:
@@ -109,6 +114,20 @@ class UtteranceClassifier(nn.Module):
 
     def classify(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Logits from `features` (L, B, T, D) and the valid-frame mask (B, T)."""
+        pooled = self.pool(features, valid)
+        if self.config.standardize:
+            pooled = (pooled - self.feature_mean) / self.feature_std
+        return self.head(pooled)
+
+    def standardize(self, pooled: torch.Tensor) -> None:
+        """Set the head's input standardization from pooled features (N, D) of the training
+        utterances; a constant dimension is left unscaled."""
+        std = pooled.float().std(dim=0)
+        self.feature_mean.copy_(pooled.float().mean(dim=0))
+        self.feature_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    def pool(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(B, D): the weighted layers (or the last), pooled over valid frames, then ReLU."""
         if self.layer_weights is not None:
             weights = F.softmax(self.layer_weights, dim=0).view(-1, 1, 1, 1)
             hidden = (weights * features).sum(dim=0)
@@ -118,7 +137,7 @@ class UtteranceClassifier(nn.Module):
             hidden = F.relu(hidden)
         mask = valid.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-        return self.head(F.relu(pooled))
+        return F.relu(pooled)
 
     @torch.no_grad()
     def probabilities(self, waves: list[np.ndarray], batch_size: int = 1) -> np.ndarray:
@@ -170,6 +189,7 @@ def load_classifier(directory: str | Path) -> UtteranceClassifier:
             mode="frozen",
             layer_weights=meta["layer_weights"],
             pooling=meta.get("pooling", "relu-of-mean"),  # the only pooling before the choice
+            standardize=meta.get("standardize", False),
         )
     except FileNotFoundError:
         raise PtaptError(f"{directory}: no classifier.json; not a fine-tuned model") from None

@@ -72,6 +72,8 @@ def run(
     best = BestWeights(model, work_dir, key)
     validation = Validation(model, valid_rows, labels, best)
     with frozen_features(model, waves, cfg, device, work_dir) as cache:
+        if cfg.standardize:
+            model.standardize(pooled_features(model, waves, batches, cfg, device, cache))
         curve = fit(
             model,
             utterance_steps(model, waves, targets, batches, cfg, device, cache),
@@ -122,7 +124,13 @@ def build_classifier(init: BackboneSpec, cfg: FinetuneConfig, labels) -> Utteran
     """The backbone with SpecAugment switched on, and the head of `cfg.mode`."""
     backbone = load_backbone(init, **cfg.spec_augment())
     modes = ClassifierConfig(
-        list(labels), cfg.mode, cfg.layer_weights, cfg.lora_rank, cfg.lora_alpha, cfg.pooling
+        list(labels),
+        cfg.mode,
+        cfg.layer_weights,
+        cfg.lora_rank,
+        cfg.lora_alpha,
+        cfg.pooling,
+        cfg.standardize,
     )
     return UtteranceClassifier(backbone, modes)
 
@@ -146,6 +154,24 @@ def frozen_features(model, waves, cfg: FinetuneConfig, device, work_dir: str):
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=".features.") as tmp:
         dtype = amp_dtype(cfg.amp, device)
         yield FeatureCache.build(model, waves, Path(tmp) / "frozen.f16", device, dtype)
+
+
+@torch.no_grad()
+def pooled_features(model, waves, batches: BucketBatches, cfg: FinetuneConfig, device, cache):
+    """(N, D) pooled features of the training crops under the initial backbone, in eval mode
+    (no dropout, no SpecAugment), batched as in training."""
+    model.eval()
+    layout = conv_layout(model.backbone.config)
+    use_attention = cfg.mask_padding or uses_attention_mask(model.backbone.config)
+    pooled = []
+    for idx in batches.epoch(0):
+        if cache is None:
+            batch = collate([waves[i] for i in idx], layout, use_attention, device)
+            pooled.append(model.pool(model.features(batch), batch.valid_mask))
+        else:
+            pooled.append(model.pool(*cache.batch(idx, device)))
+    model.train()
+    return torch.cat(pooled).float()
 
 
 def utterance_steps(

@@ -6,7 +6,8 @@ multiples of the backbone's conv stride, so pseudo-labels line up exactly), resu
 last checkpoint, and write to the output directory the backbone as a `save_pretrained` directory
 (config.json, model.safetensors), metrics.json, train_ids.txt and curve.csv.
 
-The same TAPT code pretrains the demo backbone from scratch on a directory of audio.
+The demo backbone is pretrained from scratch here too (`from_scratch`): the contrastive
+objective plus masked prediction of MFCC units, on a directory of audio.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ptapt.config import PretrainConfig, PtaptConfig, TaptConfig
+from ptapt.atomic import write_json
+from ptapt.config import PretrainConfig, PtaptConfig, TaptConfig, UnitsConfig
 from ptapt.corpora.base import audio_files
 from ptapt.data.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_many, load_rows
 from ptapt.data.batching import BucketBatches, collate, random_crops
@@ -26,6 +28,7 @@ from ptapt.data.folds import read_fold
 from ptapt.data.manifest import read_manifest, select
 from ptapt.data.pseudo_labels import PseudoLabels
 from ptapt.errors import PtaptError
+from ptapt.models.acoustic_units import write_units
 from ptapt.models.backbone import (
     BackboneSpec,
     backbone_config,
@@ -35,6 +38,7 @@ from ptapt.models.backbone import (
     save_backbone,
 )
 from ptapt.models.contrastive import ContrastiveObjective
+from ptapt.models.contrastive_units import ContrastiveWithUnits
 from ptapt.models.frames import ConvLayout, num_frames, total_stride
 from ptapt.models.masked_prediction import MaskedClusterObjective
 from ptapt.models.masking import uses_attention_mask
@@ -105,6 +109,44 @@ def run(
     device = prepare(cfg.device, cfg.seed)
     audio = usable(audio, conv_layout(backbone_config(init)))
     objective = OBJECTIVES[method](init, cfg, audio, labels_path).to(device)
+    return train(objective, method, audio, cfg, out_dir, work_dir, device, keep_pretraining_head)
+
+
+def from_scratch(
+    audio: Audio,
+    init: BackboneSpec,
+    cfg: TaptConfig,
+    units: UnitsConfig,
+    out_dir: str,
+    work_dir: str,
+) -> dict:
+    """Pretrain the random-init `init` on `audio`: the contrastive objective plus masked
+    prediction of MFCC k-means units (`ptapt pretrain-backbone`); saves the pretraining head."""
+    layout = conv_layout(backbone_config(init))
+    audio = usable(audio, layout)
+    units_path = Path(work_dir) / "acoustic_units.npz"
+    report = write_units(audio.ids, audio.waves, layout, units.k, cfg.seed, units_path)
+    log.info("acoustic units: %s", report)
+    device = prepare(cfg.device, cfg.seed)
+    labels = PseudoLabels(units_path)
+    base = contrastive(init, cfg, audio, None)
+    objective = ContrastiveWithUnits(base, labels, units).to(device)
+    metrics = train(objective, "pretrain", audio, cfg, out_dir, work_dir, device, True)
+    write_json(Path(out_dir) / "metrics.json", {**metrics, "units": {**asdict(units), **report}})
+    return metrics
+
+
+def train(
+    objective: nn.Module,
+    method: str,
+    audio: Audio,
+    cfg: PretrainConfig,
+    out_dir: str,
+    work_dir: str,
+    device,
+    keep_pretraining_head: bool,
+) -> dict:
+    """Fit `objective` (resumable), then write the backbone and the run's artifacts."""
     identity = [audio.ids, digest(audio.waves), objective.targets_digest()]
     key = run_fingerprint(objective, cfg, cfg.steps, cfg.seed, identity, method)
     curve = fit(

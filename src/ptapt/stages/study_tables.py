@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ptapt import methods
 from ptapt.atomic import write_csv, write_text
 from ptapt.errors import PtaptError
 from ptapt.stages import tables
@@ -54,8 +55,8 @@ def experiment_rows(runs: dict[str, list[dict]]) -> list[dict]:
     for name, experiment_runs in runs.items():
         for method in tables.row_order(experiment_runs):
             mine = [r for r in experiment_runs if r["method"] == method]
-            if not mine or (method == "logmel" and name != OWN):
-                continue  # logmel is the dataset's, shown once
+            if not mine or (not methods.has_backbone(method) and name != OWN):
+                continue  # a method without a backbone is the dataset's, shown once
             row = {"experiment": name, "backbone": mine[0].get("backbone") or tables.MISSING}
             row.update(mode=mine[0].get("mode") or tables.MISSING, method=method)
             for figure, title in (("ua", "UA"), ("wa", "WA"), ("f1", "F1"), ("eer", "EER")):
@@ -73,11 +74,12 @@ def _mean_cell(runs: list[dict], key: str, form: str) -> str:
 
 
 def grid(runs: dict[str, list[dict]]) -> tuple[list[dict], list[str]]:
-    """UA / WA of V-FT by backbone (rows) and mode (columns), when there are at least two of
-    each; the first experiment of a cell counts."""
+    """UA / WA of plain fine-tuning (V-FT) by backbone (rows) and mode (columns), when there
+    are at least two of each; the first experiment of a cell counts."""
+    plain = methods.compared()[0]
     cells = {}
     for experiment_runs in runs.values():
-        vft = [r for r in experiment_runs if r["method"] == "vft"]
+        vft = [r for r in experiment_runs if r["method"] == plain]
         if vft:
             key = (vft[0].get("backbone") or tables.MISSING, vft[0].get("mode") or tables.MISSING)
             cells.setdefault(key, vft)
@@ -103,10 +105,11 @@ def _first_methods(runs: dict[str, list[dict]]):
     """The method whose confusion matrix each experiment shows: V-FT (what the experiments
     vary), or else its first fine-tuned method in table order."""
     for name, experiment_runs in runs.items():
-        present = {r["method"] for r in experiment_runs} - {"logmel"}
+        present = {r["method"] for r in experiment_runs if methods.has_backbone(r["method"])}
         tuned = [m for m in tables.row_order(experiment_runs) if m in present]
+        plain = methods.compared()[0]
         if tuned:
-            yield name, "vft" if "vft" in present else tuned[0]
+            yield name, plain if plain in present else tuned[0]
 
 
 def confusion(directory: Path, name: str, method: str, runs: list[dict]):
@@ -167,6 +170,5 @@ def _shift_row(dataset: str, found: list[dict]) -> dict:
         "reference": cell("initial", "reference"),
         "all audio": cell("initial", "all"),
         "test: initial": cell("initial", "test"),
-        "test: TAPT": cell("tapt", "test"),
-        "test: P-TAPT": cell("ptapt", "test"),
+        **{f"test: {methods.title(m)}": cell(m, "test") for m in methods.names(methods.CONTINUED)},
     }

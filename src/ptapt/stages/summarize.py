@@ -8,8 +8,8 @@ import json
 from itertools import combinations
 from pathlib import Path
 
+from ptapt import methods
 from ptapt.atomic import write_csv
-from ptapt.config import methods
 from ptapt.errors import PtaptError
 from ptapt.metrics import aggregate, runs_to_grid
 from ptapt.significance import compare
@@ -24,7 +24,7 @@ def load_runs(paths: list[str]) -> list[dict]:
             runs.append(load_run(Path(path)))
         except (OSError, json.JSONDecodeError, KeyError) as err:
             raise PtaptError(f"{path}: not a fine-tuning metrics.json ({err})") from None
-    return sorted(runs, key=lambda r: (_method_rank(r["method"]), r["fold"], r["seed"]))
+    return sorted(runs, key=lambda r: (methods.rank(r["method"]), r["fold"], r["seed"]))
 
 
 def load_run(path: Path) -> dict:
@@ -42,15 +42,10 @@ def load_run(path: Path) -> dict:
     return run
 
 
-def _method_rank(method: str) -> tuple[int, str]:
-    order = methods()
-    return (order.index(method) if method in order else len(order), method)
-
-
 def grids(runs: list[dict], figure: str) -> dict[str, tuple]:
     """method -> ((seeds, folds) grid of `figure`, fold ids, seed ids)."""
     out = {}
-    for method in sorted({r["method"] for r in runs}, key=_method_rank):
+    for method in sorted({r["method"] for r in runs}, key=methods.rank):
         triples = [(r["fold"], r["seed"], r[figure]) for r in runs if r["method"] == method]
         try:
             out[method] = runs_to_grid(triples)
@@ -118,7 +113,7 @@ def run(
     runs = load_runs(metrics_files)
     if backbone:
         for r in runs:
-            r["backbone"] = backbone if r["method"] != "logmel" else ""
+            r["backbone"] = backbone if methods.has_backbone(r["method"]) else ""
     summary = rounded(summarize(runs))
     tests = rounded(significance(runs))
     write_csv(runs_csv, rounded(runs))

@@ -27,19 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ptapt import methods
 from ptapt.atomic import write_csv, write_text
-from ptapt.config import methods
 from ptapt.data.manifest import read_manifest, select
 from ptapt.errors import PtaptError
 from ptapt.stages import study_tables
 
-NAMES = {
-    "logmel": "Log-mel statistics + LR",
-    "probe": "wav2vec 2.0 w/o FT (probe)",
-    "vft": "V-FT",
-    "tapt": "TAPT",
-    "ptapt": "P-TAPT",
-}
 MISSING = "—"
 TITLES = {
     "by_fold": lambda d: f"Comparison of methods on {d} in UA (%), by held-out group",
@@ -115,8 +108,8 @@ def efficiency_table(name: str, members: list[dict], out: Path) -> list[Path]:
     rows, notes = data_efficiency(members)
     title = f"Data efficiency on {name}, UA (%) by hours of labelled training audio"
     points = [
-        {"method": NAMES[method], "hours": m["hours"], "ua": np.mean(ua)}
-        for method in ("vft", "tapt", "ptapt")
+        {"method": methods.title(method), "hours": m["hours"], "ua": np.mean(ua)}
+        for method in methods.compared()
         for m in members
         if (ua := [r["ua"] for r in m["runs"] if r["method"] == method])
     ]
@@ -171,11 +164,11 @@ def data_efficiency(members: list[dict]) -> tuple[list[dict], list[str]]:
         for r in member["runs"]:
             ua.setdefault((r["method"], column), []).append(r["ua"])
     rows, notes = [], []
-    for method in ("vft", "tapt", "ptapt"):
+    for method in methods.compared():
         cells = {c: np.mean(ua[(method, c)]) if (method, c) in ua else None for c in columns}
-        rows.append({"method": NAMES[method], **{c: _cell(v) for c, v in cells.items()}})
+        rows.append({"method": methods.title(method), **{c: _cell(v) for c, v in cells.items()}})
         if None in cells.values():
-            notes.append(f"{NAMES[method]}: no runs in some columns")
+            notes.append(f"{methods.title(method)}: no runs in some columns")
     ratio, no_gain = {"method": "Ratio (%)"}, []
     for column in columns:
         vft, tapt, ptapt = (ua.get((m, column)) for m in ("vft", "tapt", "ptapt"))
@@ -218,16 +211,16 @@ def by_fold(runs: list[dict], groups: dict[int, str]) -> tuple[list[dict], list[
         per[(r["method"], r["fold"])].append(r["ua"])
     rows, notes = [], []
     for method in row_order(runs):
-        row = {"method": NAMES.get(method, method)}
+        row = {"method": methods.title(method)}
         means = [np.mean(per[(method, f)]) if per[(method, f)] else None for f in groups]
         for name, value in zip(groups.values(), means, strict=True):
             row[name] = _cell(value)
         done = [m for m in means if m is not None]
         row["Mean"] = _cell(np.mean(done) if len(done) == len(means) else None)
         if not done:
-            notes.append(f"{NAMES.get(method, method)}: no runs (add `{method}` to the methods)")
+            notes.append(f"{methods.title(method)}: no runs (add `{method}` to the methods)")
         elif len(done) < len(means):
-            notes.append(f"{NAMES.get(method, method)}: folds missing, so no mean")
+            notes.append(f"{methods.title(method)}: folds missing, so no mean")
         rows.append(row)
     seeds = sorted({r["seed"] for r in runs})
     notes.append(f"each cell: mean over seeds {', '.join(seeds)}")
@@ -238,20 +231,20 @@ def by_method(runs: list[dict]) -> tuple[list[dict], list[str]]:
     rows, notes = [], []
     for method in row_order(runs):
         mine = [r for r in runs if r["method"] == method]
-        row = {"method": NAMES.get(method, method)}
+        row = {"method": methods.title(method)}
         for figure, title in (("ua", "UA"), ("wa", "WA"), ("f1", "F1"), ("eer", "EER")):
             row[title] = mean_and_fold_std(mine, figure)
         if not mine:
-            notes.append(f"{NAMES.get(method, method)}: no runs (add `{method}` to the methods)")
+            notes.append(f"{methods.title(method)}: no runs (add `{method}` to the methods)")
         elif row["EER"] == MISSING:
-            notes.append(f"{NAMES.get(method, method)}: EER not scored in these runs")
+            notes.append(f"{methods.title(method)}: EER not scored in these runs")
         rows.append(row)
     return rows, notes
 
 
 def row_order(runs: list[dict]) -> list[str]:
     found = {r["method"] for r in runs}
-    return [*methods(), *sorted(found - set(methods()))]
+    return sorted(found | set(methods.METHODS), key=methods.rank)
 
 
 def fold_means(runs: list[dict], figure: str) -> list[float]:
