@@ -14,6 +14,7 @@ from ptapt.data import leakage
 from ptapt.data.audio import load_many
 from ptapt.data.batching import collate
 from ptapt.data.manifest import read_manifest, select
+from ptapt.data.pseudo_labels import write_pseudo_labels
 from ptapt.errors import PtaptError
 from ptapt.models.backbone import conv_layout, load_backbone
 from ptapt.models.utterance_classifier import ClassifierConfig, UtteranceClassifier, load_classifier
@@ -250,7 +251,9 @@ def test_leakage_guard(tmp_path):
     (root / "folds/fold1.json").write_text(json.dumps({"test": ["a", "b"], "train": ["c", "d"]}))
     (root / "fold1/stage1").mkdir(parents=True)
     (root / "fold1/stage1/train_ids.txt").write_text("c\nd\n")
-    np.savez(root / "fold1/stage1/pseudo_labels.npz", utt_ids=np.array(["c", "d"]))
+    write_pseudo_labels(
+        root / "fold1/stage2/pseudo_labels.npz", ["c", "d"], [2, 3], {4: np.zeros(5)}
+    )
     assert len(leakage.check(root)) == 2
     (root / "fold1/vft/seed0").mkdir(parents=True)
     (root / "fold1/vft/seed0/train_ids.txt").write_text("c\nb\n")
@@ -297,3 +300,32 @@ def test_interrupted_stage4_resumes_to_the_same_model(fold, tmp_path, kill_after
     assert timing[0]["resumed_at_step"] == 0 and timing[1]["resumed_at_step"] == per_epoch + 1
     assert timing[0]["steps"] == timing[1]["steps"] and timing[0]["seconds"] > 0
     assert not (tmp_path / "w2/timing.json").exists()
+
+
+def test_float32_predictions_do_not_depend_on_the_thread_count(fold, tmp_path):
+    """What the README promises across thread counts: in float32 (`amp: off`) the same seed
+    gives the same predictions on one thread and on two (the weights may differ in the last
+    bits: kernels sum in thread order). bf16 rounding would let those bits flip predictions."""
+    work, _, _ = fold
+    cfg = replace(FINETUNE, amp="off")
+    threads = torch.get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            finetune.run(
+                str(work / "manifest.tsv"),
+                str(work / "fold1.json"),
+                BACKBONE,
+                "vft",
+                0,
+                cfg,
+                LABELS,
+                str(tmp_path / f"o{n}"),
+                str(tmp_path / f"w{n}"),
+            )
+            rows = (tmp_path / f"o{n}/predictions.tsv").read_text().splitlines()[1:]
+            out[n] = [r.split("\t")[2] for r in rows]
+    finally:
+        torch.set_num_threads(threads)
+    assert out[1] == out[2]

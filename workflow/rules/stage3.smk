@@ -83,6 +83,7 @@ for stage3_method in methods.names(methods.CONTINUED):
         resources:
             gpu=TRAINING_GPUS,
         params:
+            method=stage3_method,  # a value: the shell line is formatted when the job runs
             stage=get_stage_config(stage3_method),
             backbone=get_initial_backbone,
             labels=lambda wildcards, input: (
@@ -94,7 +95,7 @@ for stage3_method in methods.names(methods.CONTINUED):
         message:
             f"stage 3, {entry.title}: {{wildcards.dataset}} {{wildcards.experiment}}fold {{wildcards.fold}}"
         shell:
-            f"python -m ptapt stage3 --method {stage3_method} --manifest {{input.manifest}}"
+            "python -m ptapt stage3 --method {params.method} --manifest {input.manifest}"
             " --fold {input.fold}{params.labels} --backbone {params.backbone:q}{params.keep_head}"
             " --config {params.stage:q} --out-dir {params.out_dir} --work-dir {params.work_dir}"
             " --threads {threads} > {log} 2>&1"

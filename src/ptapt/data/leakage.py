@@ -12,8 +12,7 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
-
+from ptapt.data.pseudo_labels import PseudoLabels
 from ptapt.errors import PtaptError
 
 FOLD_DIR = re.compile(r"fold(\d+)")
@@ -21,8 +20,7 @@ FOLD_DIR = re.compile(r"fold(\d+)")
 
 def trained_ids(path: Path) -> set[str]:
     if path.suffix == ".npz":
-        with np.load(path) as npz:
-            return set(npz["utt_ids"].tolist())
+        return set(PseudoLabels(path).ids)
     return set(path.read_text().split())
 
 

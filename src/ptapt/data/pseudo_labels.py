@@ -1,4 +1,5 @@
-"""Stage 2's pseudo-labels (pseudo_labels.npz) as frame targets for random crops."""
+"""Stage 2's pseudo-labels (pseudo_labels.npz): the writer, and the reader that gives frame
+targets for random crops. The acoustic units of pretraining from scratch use the same file."""
 
 from __future__ import annotations
 
@@ -7,10 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ptapt.atomic import atomic_path
 from ptapt.errors import PtaptError
 from ptapt.models.frames import ConvLayout, num_frames
 
 IGNORE = -100  # cross-entropy's ignore_index: padded frames
+
+
+def write_pseudo_labels(
+    path: str | Path, utt_ids: list[str], frame_counts, labels: dict[int, np.ndarray]
+) -> None:
+    """One id per frame for each K (`labels[K]`, utterances end to end in `utt_ids` order,
+    `frame_counts` frames each), written atomically."""
+    offsets = np.concatenate([[0], np.cumsum(frame_counts)]).astype(np.int64)
+    arrays = {f"k{k}": ids for k, ids in labels.items()}
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, utt_ids=np.array(utt_ids), offsets=offsets, **arrays)
 
 
 class PseudoLabels:

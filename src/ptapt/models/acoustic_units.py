@@ -15,8 +15,8 @@ import numpy as np
 from scipy.fft import dct, rfft
 from transformers.audio_utils import mel_filter_bank
 
-from ptapt.atomic import atomic_path
 from ptapt.data.audio import SAMPLE_RATE
+from ptapt.data.pseudo_labels import write_pseudo_labels
 from ptapt.models import kmeans
 from ptapt.models.frames import ConvLayout, num_frames, receptive_field, total_stride
 
@@ -55,7 +55,5 @@ def write_units(
     features = (features - features.mean(0)) / (features.std(0) + 1e-8)
     centroids = kmeans.fit(features, k, seed=seed)
     units, inertia = kmeans.assign(features, centroids)
-    offsets = np.concatenate([[0], np.cumsum([len(f) for f in per_utt])]).astype(np.int64)
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, utt_ids=np.array(ids), offsets=offsets, **{f"k{k}": units})
+    write_pseudo_labels(path, ids, [len(f) for f in per_utt], {k: units})
     return {"k": k, "frames": len(features), "inertia_per_frame": inertia / len(features)}

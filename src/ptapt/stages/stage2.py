@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ptapt.atomic import atomic_path, write_json
+from ptapt.atomic import write_json
 from ptapt.config import Stage2Config
 from ptapt.data.audio import load_audio
 from ptapt.data.feature_cache import store_frames
 from ptapt.data.folds import read_fold
 from ptapt.data.manifest import label_ids, read_manifest, select
+from ptapt.data.pseudo_labels import write_pseudo_labels
 from ptapt.models import kmeans
 from ptapt.models.frame_classifier import FrameClassifier, load_frame_classifier
 from ptapt.progress import progress
@@ -59,15 +60,11 @@ def run(manifest: str, fold_file: str, stage1_dir: str, cfg: Stage2Config, out_d
                 cfg.candidates,
             )
             ids, inertia = kmeans.assign(features, centroids, gpu=gpu)
-            assignments[f"k{k}"] = ids
+            assignments[k] = ids
             report[f"k{k}"] = {"inertia": inertia, **kmeans.quality(ids, labels, counts, cfg.seed)}
             log.info("stage 2: K=%d %s", k, report[f"k{k}"])
         del features
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    with atomic_path(out / "pseudo_labels.npz") as tmp_npz:
-        np.savez_compressed(
-            tmp_npz, utt_ids=np.array([r.utt_id for r in rows]), offsets=offsets, **assignments
-        )
+    write_pseudo_labels(out / "pseudo_labels.npz", [r.utt_id for r in rows], counts, assignments)
     write_json(out / "cluster_report.json", report)
     return report
 
