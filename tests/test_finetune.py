@@ -33,6 +33,21 @@ FINETUNE = stage_config(
 )
 
 
+def run_on_fold1(work, cfg, out_dir, work_dir, method="vft", seed=0) -> dict:
+    """Stage 4 on the fold fixture's fold 1, tiny backbone, the demo's labels."""
+    return finetune.run(
+        str(work / "manifest.tsv"),
+        str(work / "fold1.json"),
+        BACKBONE,
+        method,
+        seed,
+        cfg,
+        LABELS,
+        str(out_dir),
+        str(work_dir),
+    )
+
+
 @pytest.fixture(scope="module")
 def run_twice(fold, tmp_path_factory):
     work, _, _ = fold
@@ -103,17 +118,7 @@ def test_saved_model_reproduces_the_predictions(run_twice, fold):
 def test_training_loss_leaves_chance_in_a_short_run(fold, tmp_path):
     work, _, _ = fold
     cfg = replace(FINETUNE, epochs=6, mode="entire", lr=1e-3)
-    metrics = finetune.run(
-        str(work / "manifest.tsv"),
-        str(work / "fold1.json"),
-        BACKBONE,
-        "vft",
-        0,
-        cfg,
-        LABELS,
-        str(tmp_path / "o"),
-        str(tmp_path / "w"),
-    )
+    metrics = run_on_fold1(work, cfg, tmp_path / "o", tmp_path / "w")
     assert metrics["train_loss_chance"] == pytest.approx(np.log(4))
     assert metrics["train_loss_first"] > 0.9 * metrics["train_loss_chance"]
     assert metrics["train_loss_last"] < 0.8 * metrics["train_loss_chance"]
@@ -313,17 +318,7 @@ def test_float32_predictions_do_not_depend_on_the_thread_count(fold, tmp_path):
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            finetune.run(
-                str(work / "manifest.tsv"),
-                str(work / "fold1.json"),
-                BACKBONE,
-                "vft",
-                0,
-                cfg,
-                LABELS,
-                str(tmp_path / f"o{n}"),
-                str(tmp_path / f"w{n}"),
-            )
+            run_on_fold1(work, cfg, tmp_path / f"o{n}", tmp_path / f"w{n}")
             rows = (tmp_path / f"o{n}/predictions.tsv").read_text().splitlines()[1:]
             out[n] = [r.split("\t")[2] for r in rows]
     finally:
